@@ -1,0 +1,83 @@
+"""The error a failed upload raises, and which botocore failures are worth another try."""
+
+from __future__ import annotations
+
+from botocore.exceptions import (
+    ChecksumError,
+    ClientError,
+    HTTPClientError,
+    IncompleteReadError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotocoreConnectionError,
+)
+
+RETRYABLE_CODES = frozenset(
+    {
+        "BadDigest",
+        "InternalError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ServiceUnavailable",
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequests",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+    }
+)
+"""Error codes S3 (and stores that copy it) answer for a request that may succeed if sent again."""
+
+
+class UploadError(OSError):
+    """A request to S3 failed for good; the upload has been aborted.
+
+    ``str(error)`` is one line naming the object, the request and the cause, for example
+    ``s3://bucket/key: part 3 failed after 3 attempts: SlowDown: Please reduce your request
+    rate.`` The botocore exception, when there is one, is ``__cause__``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        bucket: str | None = None,
+        key: str | None = None,
+        upload_id: str | None = None,
+        part_number: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.bucket = bucket
+        self.key = key
+        self.upload_id = upload_id
+        self.part_number = part_number
+
+
+def is_retryable(error: BaseException) -> bool:
+    """True for throttling, 5xx answers, timeouts, broken connections and bad digests."""
+    if isinstance(error, ClientError):
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return status >= 500 or status == 429 or code in RETRYABLE_CODES
+    transient = (BotocoreConnectionError, HTTPClientError, IncompleteReadError, ChecksumError)
+    return isinstance(error, transient)
+
+
+def describe(error: BaseException) -> str:
+    """One line for a botocore failure: ``Code: message`` for S3's answers."""
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code = details.get("Code") or "HTTP"
+        message = details.get("Message") or _status_text(error)
+        return _one_line(f"{code}: {message}")
+    return _one_line(f"{type(error).__name__}: {error}")
+
+
+def _status_text(error: ClientError) -> str:
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return f"HTTP {status}" if status else "no message"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,227 @@
+"""The S3 requests of one upload: which extra_args each carries, retries, and one-line errors.
+
+Retries compose with botocore's own: cloudpipe's ``max_attempts`` counts its own tries, and
+each try is one botocore call. The client cloudpipe makes when given none has botocore's
+retries turned off (``total_max_attempts=1``), so ``max_attempts`` is the exact number of
+requests per part. A client passed in keeps its own retry configuration, and its retries
+happen inside each of cloudpipe's tries; pass one built with
+``Config(retries={"total_max_attempts": 1})`` for exact counts.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.model import StructureShape
+from botocore.validate import ParamValidator
+
+from cloudpipe.errors import UploadError, describe, is_retryable
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+BACKOFF_BASE = 0.25
+"""Seconds: the ceiling of the first back-off; it doubles each try (full jitter below it)."""
+BACKOFF_CAP = 20.0
+
+CREATE = "CreateMultipartUpload"
+UPLOAD_PART = "UploadPart"
+COMPLETE = "CompleteMultipartUpload"
+ABORT = "AbortMultipartUpload"
+PUT = "PutObject"
+OPERATIONS = (CREATE, UPLOAD_PART, COMPLETE, ABORT, PUT)
+
+_PER_REQUEST = frozenset(
+    {
+        "Bucket",
+        "Key",
+        "Body",
+        "ContentLength",
+        "ContentMD5",
+        "UploadId",
+        "PartNumber",
+        "MultipartUpload",
+        "MpuObjectSize",
+        "WriteOffsetBytes",
+        "IfMatchInitiatedTime",
+    }
+)
+"""Request members cloudpipe sets itself, request by request: never taken from extra_args."""
+
+
+def default_client() -> S3Client:
+    """``boto3.client("s3")``, which honours AWS_* variables and profiles, minus its retries."""
+    return boto3.client("s3", config=Config(retries={"total_max_attempts": 1}))
+
+
+def _is_per_request(member: str) -> bool:
+    # ChecksumCRC32, ChecksumSHA256, ...: a digest of one body, not a setting of the object.
+    checksum_value = member.startswith("Checksum") and member not in (
+        "ChecksumAlgorithm",
+        "ChecksumType",
+    )
+    return member in _PER_REQUEST or checksum_value
+
+
+def route_extra_args(
+    client: S3Client, bucket: str, key: str, extra_args: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Split ``extra_args`` into the arguments of each request, checked against botocore's model.
+
+    A key goes to every request whose input takes it: ContentType and Metadata to
+    CreateMultipartUpload and PutObject only, SSE-C keys also to every UploadPart and to
+    CompleteMultipartUpload, ExpectedBucketOwner and RequestPayer to every request. An unknown
+    key or a value of the wrong type is a ValueError now rather than a failed request later.
+    """
+    shapes = {op: _input_shape(client, op) for op in OPERATIONS}
+    members = {op: set(shape.members) for op, shape in shapes.items()}
+    allowed = {m for op in (CREATE, PUT, COMPLETE) for m in members[op] if not _is_per_request(m)}
+    unknown = sorted(set(extra_args) - allowed)
+    if unknown:
+        raise ValueError(
+            f"extra_args: unknown key {unknown[0]!r}; accepted keys: {', '.join(sorted(allowed))}"
+        )
+    routed = {op: {k: v for k, v in extra_args.items() if k in members[op]} for op in OPERATIONS}
+    validator = ParamValidator()
+    for op in OPERATIONS:
+        placeholders = {"Bucket": bucket, "Key": key, "UploadId": "-", "PartNumber": 1}
+        params = {k: v for k, v in placeholders.items() if k in members[op]} | routed[op]
+        report = validator.validate(params, shapes[op])
+        if report.has_errors():
+            lines = report.generate_report().splitlines()
+            raise ValueError("extra_args: " + "; ".join(line.strip() for line in lines[1:]))
+    return routed
+
+
+def _input_shape(client: S3Client, operation: str) -> StructureShape:
+    shape = client.meta.service_model.operation_model(operation).input_shape
+    assert shape is not None, f"botocore's model of {operation} has no input"
+    return shape
+
+
+class ObjectRequests:
+    """Every request that writes one object, each retried and failing as one UploadError."""
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        key: str,
+        extra_args: Mapping[str, Any],
+        max_attempts: int,
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.key = key
+        self.max_attempts = max_attempts
+        self._args = route_extra_args(client, bucket, key, extra_args)
+        self._part_checksums = "ChecksumAlgorithm" in extra_args
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def put_object(self, body: bytearray) -> dict[str, Any]:
+        """Store the whole object with one PutObject."""
+        return self._call(
+            PUT,
+            None,
+            None,
+            self.client.put_object,
+            Body=body,
+            ContentLength=len(body),
+            **self._args[PUT],
+        )
+
+    def create(self) -> str:
+        """Start a multipart upload and return its id."""
+        response = self._call(
+            CREATE, None, None, self.client.create_multipart_upload, **self._args[CREATE]
+        )
+        return str(response["UploadId"])
+
+    def upload_part(self, upload_id: str, number: int, body: bytearray) -> CompletedPartTypeDef:
+        """Store one part and return its entry for CompleteMultipartUpload."""
+        response = self._call(
+            f"part {number}",
+            upload_id,
+            number,
+            self.client.upload_part,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=body,
+            ContentLength=len(body),
+            **self._args[UPLOAD_PART],
+        )
+        part: dict[str, Any] = {"ETag": response["ETag"], "PartNumber": number}
+        if self._part_checksums:
+            part |= {k: v for k, v in response.items() if _is_per_request(k) and k != "ContentMD5"}
+        return part  # type: ignore[return-value]
+
+    def complete(self, upload_id: str, parts: list[CompletedPartTypeDef]) -> dict[str, Any]:
+        """Join the parts into the object; the answer always carries its ETag."""
+        response = self._call(
+            COMPLETE,
+            upload_id,
+            None,
+            self.client.complete_multipart_upload,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
+            **self._args[COMPLETE],
+        )
+        if not response.get("ETag"):  # Ceph RGW answers Complete with an empty ETag
+            head = self._call("HeadObject", upload_id, None, self.client.head_object)
+            response["ETag"] = head["ETag"]
+        return response
+
+    def abort(self, upload_id: str) -> None:
+        """Abort the upload so that no part stays stored (and billed); gone already is fine."""
+        try:
+            self._call(
+                ABORT,
+                upload_id,
+                None,
+                self.client.abort_multipart_upload,
+                UploadId=upload_id,
+                **self._args[ABORT],
+            )
+        except UploadError as error:
+            cause = error.__cause__
+            if not (isinstance(cause, ClientError) and _code(cause) == "NoSuchUpload"):
+                raise
+
+    def _call(
+        self,
+        what: str,
+        upload_id: str | None,
+        part_number: int | None,
+        request: Callable[..., Mapping[str, Any]],
+        **params: Any,
+    ) -> dict[str, Any]:
+        attempt = 1
+        while True:
+            try:
+                return dict(request(Bucket=self.bucket, Key=self.key, **params))
+            except (ClientError, BotoCoreError) as error:
+                if attempt >= self.max_attempts or not is_retryable(error):
+                    tries = f" after {attempt} attempts" if attempt > 1 else ""
+                    raise UploadError(
+                        f"{self.url}: {what} failed{tries}: {describe(error)}",
+                        bucket=self.bucket,
+                        key=self.key,
+                        upload_id=upload_id,
+                        part_number=part_number,
+                    ) from error
+            time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))))
+            attempt += 1
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))

