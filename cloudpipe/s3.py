@@ -96,7 +96,7 @@ def route_extra_args(
         report = validator.validate(params, shapes[op])
         if report.has_errors():
             lines = report.generate_report().splitlines()
-            raise ValueError("extra_args: " + "; ".join(line.strip() for line in lines[1:]))
+            raise ValueError("extra_args: " + "; ".join(line.strip() for line in lines))
     return routed
 
 

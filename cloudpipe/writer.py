@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -216,6 +216,12 @@ class S3MultipartWriter(io.BufferedIOBase):
             else:
                 self._take(memoryview(view.tobytes()))
             return view.nbytes
+
+    def writelines(self, lines: Iterable[ReadableBuffer], /) -> None:
+        """Write each buffer in turn, as ``write`` does."""
+        self._check_open()
+        for line in lines:
+            self.write(line)
 
     def tell(self) -> int:
         """Bytes accepted so far."""

@@ -168,6 +168,7 @@ class SeaweedFS(S3Server):
             f"-s3.config={config}",
             "-webdav=false",
             "-admin.ui=false",
+            "-s3.autoCreateBucket=false",  # AWS answers NoSuchBucket; so must this
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             f"-s3.localSocket={self.workdir / 's3.sock'}",
