@@ -160,7 +160,9 @@ class _Handler(BaseHTTPRequestHandler):
         target = urlsplit(self.owner.upstream)
         connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
         try:
-            connection.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            connection.putrequest(
+                self.command, self.path, skip_host=True, skip_accept_encoding=True
+            )
             for name, value in self.headers.items():
                 if name.lower() not in _HOP_BY_HOP:
                     connection.putheader(name, value)

@@ -100,7 +100,7 @@ class S3Server:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -173,8 +173,11 @@ class SeaweedFS(S3Server):
             "-s3.port.lance=0",
             f"-s3.localSocket={self.workdir / 's3.sock'}",
             f"-filer.localSocket={self.workdir / 'filer.sock'}",
-            *(f"-{name.replace('.grpc', '.port.grpc')}={port}" for name, port in ports.items()
-              if name.endswith(".grpc")),
+            *(
+                f"-{name.replace('.grpc', '.port.grpc')}={port}"
+                for name, port in ports.items()
+                if name.endswith(".grpc")
+            ),
             *(f"-{name}.port={port}" for name, port in ports.items() if "." not in name),
         ]
 

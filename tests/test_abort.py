@@ -60,9 +60,7 @@ def test_garbage_collected_writer_aborts_with_resource_warning(
     s3: Any, bucket: str, size: int
 ) -> None:
     ends: list[bool] = []
-    writer = cloudpipe.S3MultipartWriter(
-        bucket, "k", client=s3, part_size=PART, on_end=ends.append
-    )
+    writer = cloudpipe.S3MultipartWriter(bucket, "k", client=s3, part_size=PART, on_end=ends.append)
     writer.write(b"x" * size)
     with pytest.warns(ResourceWarning, match="aborted, not completed"):
         del writer

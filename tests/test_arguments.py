@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
@@ -47,8 +48,6 @@ def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception], message: 
 
 
 def _literal(text: str) -> str:
-    import re
-
     return re.escape(text)
 
 
@@ -68,7 +67,7 @@ def test_io_protocol(s3: Any, bucket: str) -> None:
     assert writer.mode == "wb"
     assert (writer.writable(), writer.readable(), writer.seekable()) == (True, False, False)
     assert writer.tell() == 0
-    with pytest.raises(TypeError, match="bytes-like object is required|not 'str'"):
+    with pytest.raises(TypeError, match=r"bytes-like object is required|not 'str'"):
         writer.write("text")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="not 'int'"):
         writer.write(5)  # type: ignore[arg-type]
@@ -98,7 +97,7 @@ def test_io_protocol(s3: Any, bucket: str) -> None:
         lambda: writer.tell(),
         lambda: writer.writelines([b"x"]),
     ):
-        with pytest.raises(ValueError, match="closed writer s3://.*completed"):
+        with pytest.raises(ValueError, match=r"closed writer s3://.*completed"):
             call()
     writer.close()  # idempotent
     assert read_object(s3, bucket, "dir/k.bin") == b"abc"
@@ -141,7 +140,7 @@ def test_write_after_a_failure_names_it(s3: Any) -> None:
     writer = cloudpipe.S3MultipartWriter("no-such-bucket-here", "k", client=s3, part_size=PART)
     with pytest.raises(cloudpipe.UploadError):
         writer.write(b"x" * PART)
-    with pytest.raises(ValueError, match="aborted after UploadError: .*NoSuchBucket"):
+    with pytest.raises(ValueError, match=r"aborted after UploadError: .*NoSuchBucket"):
         writer.write(b"more")
 
 

@@ -24,9 +24,7 @@ def recorder() -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
 
 def test_multipart_events_in_order(s3: Any, bucket: str) -> None:
     events, callbacks = recorder()
-    with cloudpipe.S3MultipartWriter(
-        bucket, "k", client=s3, part_size=PART, **callbacks
-    ) as writer:
+    with cloudpipe.S3MultipartWriter(bucket, "k", client=s3, part_size=PART, **callbacks) as writer:
         writer.write(b"x" * (2 * PART + 100))
         assert events == [
             ("ready", writer.upload_id),
@@ -71,9 +69,7 @@ def test_failure_fires_error_then_end(
 ) -> None:
     events, callbacks = recorder()
     proxy.respond(403, "AccessDenied", "Access Denied", method="PUT", path_contains="partNumber=2")
-    writer = cloudpipe.S3MultipartWriter(
-        bucket, "k", client=proxied, part_size=PART, **callbacks
-    )
+    writer = cloudpipe.S3MultipartWriter(bucket, "k", client=proxied, part_size=PART, **callbacks)
     with pytest.raises(cloudpipe.UploadError) as caught:
         writer.write(b"x" * (2 * PART))
     assert [e[0] for e in events] == ["ready", "drained", "error", "end"]
@@ -83,9 +79,7 @@ def test_failure_fires_error_then_end(
 
 
 @pytest.mark.parametrize("failing", ["on_ready", "on_drained"])
-def test_callback_that_raises_aborts_and_propagates(
-    s3: Any, bucket: str, failing: str
-) -> None:
+def test_callback_that_raises_aborts_and_propagates(s3: Any, bucket: str, failing: str) -> None:
     events, callbacks = recorder()
 
     def fail(*args: object) -> None:

@@ -53,9 +53,7 @@ def test_part_past_the_limit_fails_and_aborts(
     """Scaled down: with a limit of 2 parts, a third part is refused, never truncated."""
     monkeypatch.setattr(partsize, "MAX_PARTS", 2)
     ends: list[bool] = []
-    writer = cloudpipe.S3MultipartWriter(
-        bucket, "k", client=s3, part_size=PART, on_end=ends.append
-    )
+    writer = cloudpipe.S3MultipartWriter(bucket, "k", client=s3, part_size=PART, on_end=ends.append)
     writer.write(b"x" * 2 * PART)  # exactly the limit: still fine
     with pytest.raises(cloudpipe.UploadError, match="needs part 3 but S3 allows 2 parts") as e:
         writer.write(b"x")
@@ -64,9 +62,7 @@ def test_part_past_the_limit_fails_and_aborts(
     assert_no_trace(s3, bucket, "k")
 
 
-def test_exactly_the_limit_completes(
-    s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_exactly_the_limit_completes(s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(partsize, "MAX_PARTS", 2)
     with cloudpipe.S3MultipartWriter(bucket, "k", client=s3, part_size=PART) as writer:
         writer.write(b"x" * (2 * PART))

@@ -24,7 +24,7 @@ def test_copyfileobj_from_a_real_pipe(s3: Any, bucket: str) -> None:
         [
             sys.executable,
             "-c",
-            "import random, sys; sys.stdout.buffer.write(random.Random(7).randbytes(%d))" % size,
+            f"import random, sys; sys.stdout.buffer.write(random.Random(7).randbytes({size}))",
         ],
         stdout=subprocess.PIPE,
     )

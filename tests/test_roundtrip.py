@@ -46,9 +46,7 @@ def test_less_than_a_part_is_one_put_object(s3: Any, bucket: str, size: int) -> 
     ("size", "parts"),
     [(PART, 1), (PART + 1, 2), (2 * PART, 2), (3 * PART + 12345, 4)],
 )
-def test_a_part_or_more_is_a_multipart_upload(
-    s3: Any, bucket: str, size: int, parts: int
-) -> None:
+def test_a_part_or_more_is_a_multipart_upload(s3: Any, bucket: str, size: int, parts: int) -> None:
     data = payload(size, seed=size)
     with cloudpipe.S3MultipartWriter(bucket, "big", client=s3, part_size=PART) as writer:
         for start in range(0, size, 100_000):
