@@ -13,6 +13,9 @@ from botocore.exceptions import ClientError
 from tests.faultproxy import FaultProxy
 from tests.servers import SERVERS, S3Server, make_client
 
+# Never ask the EC2 metadata address for credentials: only 127.0.0.1 is reachable here.
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
 PART = 5 * 2**20  # S3's smallest part: the tests use it to cross part boundaries cheaply
 
 _bucket_numbers = itertools.count()

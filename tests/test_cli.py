@@ -1,0 +1,208 @@
+"""The cloudpipe command, run as a real process against the real servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import PART, assert_no_trace, pending_uploads, read_object
+from tests.faultproxy import FaultProxy
+from tests.servers import ACCESS_KEY, REGION, SECRET_KEY, free_ports
+
+COMMAND = [str(Path(sys.executable).with_name("cloudpipe"))]
+DATA = random.Random(5).randbytes(2 * PART + 4321)
+
+
+def environment(
+    endpoint_url: str | None, tmp_path: Path, credentials: bool = True
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
+    if credentials:
+        env |= {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    return env
+
+
+def run(
+    args: list[str], env: dict[str, str], data: bytes = DATA, command: list[str] = COMMAND
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(command + args, input=data, env=env, capture_output=True, timeout=120)
+
+
+def one_line(stream: bytes) -> str:
+    text = stream.decode()
+    assert text.endswith("\n")
+    assert text.count("\n") == 1, text
+    assert "Traceback" not in text
+    return text.strip()
+
+
+def test_pipe_to_s3(server: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
+    args = [f"s3://{bucket}/in/data.bin", "--part-size", "5MiB", "--json", "--no-progress"]
+    args += ["--content-type", "application/x-test", "--metadata", "a=1", "--metadata", "b=x=y"]
+    done = run(args, environment(server.endpoint_url, tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert read_object(s3, bucket, "in/data.bin") == DATA
+    result = json.loads(done.stdout)
+    head = s3.head_object(Bucket=bucket, Key="in/data.bin")
+    assert result["bytes"] == len(DATA)
+    assert result["parts"] == 3
+    assert result["etag"] == head["ETag"]
+    assert (result["bucket"], result["key"]) == (bucket, "in/data.bin")
+    assert head["ContentType"] == "application/x-test"
+    assert head["Metadata"] == {"a": "1", "b": "x=y"}
+    summary = one_line(done.stderr)
+    assert summary.startswith(f"cloudpipe: s3://{bucket}/in/data.bin: 10.0 MiB")
+    assert "in 3 parts" in summary
+    assert head["ETag"] in summary
+
+
+def test_progress_bar_and_quiet(server: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
+    env = environment(server.endpoint_url, tmp_path)
+    args = [f"s3://{bucket}/p", "--part-size", "5MiB", "--progress", "--quiet"]
+    args += ["--expected-size", str(len(DATA))]
+    done = run(args, env)
+    assert done.returncode == 0, done.stderr
+    err = done.stderr.decode()
+    assert "parts=3" in err
+    assert "100%" in err  # a total is known, so the bar shows a percentage and ETA
+    assert "cloudpipe: s3://" not in err  # --quiet: no summary line
+    assert done.stdout == b""
+    assert read_object(s3, bucket, "p") == DATA
+
+
+def test_input_file_and_python_m(server: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
+    source = tmp_path / "source.bin"
+    source.write_bytes(DATA[:1000])
+    env = environment(server.endpoint_url, tmp_path)
+    done = run(
+        [f"s3://{bucket}/f", "--input", str(source), "--quiet"],
+        env,
+        data=b"",
+        command=[sys.executable, "-m", "cloudpipe"],
+    )
+    assert done.returncode == 0, done.stderr
+    assert read_object(s3, bucket, "f") == DATA[:1000]
+
+
+def test_version(tmp_path: Path) -> None:
+    done = run(["--version"], environment(None, tmp_path))
+    assert done.returncode == 0
+    assert done.stdout.decode().startswith("cloudpipe ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["s3://bucket"], "expected an s3://BUCKET/KEY URL"),
+        (["bucket/key"], "expected an s3://BUCKET/KEY URL"),
+        (["s3://bucket/k", "--part-size", "12X"], "invalid size '12X'"),
+        (["s3://bucket/k", "--part-size", "1MiB"], "part_size=1048576 is out of range"),
+        (["s3://bucket/k", "--metadata", "novalue"], "invalid metadata 'novalue'"),
+        (["s3://bucket/k", "--input", "/nonexistent/file"], "cannot read --input"),
+        (["s3://bucket/k", "--no-such-option"], "unrecognized arguments: --no-such-option"),
+        (["s3://bucket/k", "--profile", "missing"], "profile (missing) could not be found"),
+    ],
+)
+def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    done = run(args, environment("http://127.0.0.1:9", tmp_path))
+    assert done.returncode == 2
+    assert message in one_line(done.stderr)
+
+
+def test_missing_bucket_exits_1(server: Any, tmp_path: Path) -> None:
+    done = run(["s3://no-such-bucket-here/k"], environment(server.endpoint_url, tmp_path))
+    assert done.returncode == 1
+    assert one_line(done.stderr).endswith(
+        "failed: NoSuchBucket: The specified bucket does not exist"
+    )
+
+
+def test_access_denied_exits_1(s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path) -> None:
+    proxy.respond(403, "AccessDenied", "Access Denied", method="PUT", path_contains="partNumber=2")
+    done = run(
+        [f"s3://{bucket}/k", "--part-size", "5MiB"], environment(proxy.endpoint_url, tmp_path)
+    )
+    assert done.returncode == 1
+    assert one_line(done.stderr) == (
+        f"cloudpipe: s3://{bucket}/k: part 2 failed: AccessDenied: Access Denied"
+    )
+    assert_no_trace(s3, bucket, "k")
+
+
+def test_no_credentials_says_how_to_provide_them(server: Any, tmp_path: Path) -> None:
+    env = environment(server.endpoint_url, tmp_path, credentials=False)
+    done = run(["s3://bucket/k"], env, data=b"small")
+    assert done.returncode == 1
+    line = one_line(done.stderr)
+    assert "no AWS credentials found" in line
+    assert "AWS_ACCESS_KEY_ID" in line
+
+
+def test_unreachable_endpoint_exits_1(tmp_path: Path) -> None:
+    (port,) = free_ports(1)
+    env = environment(f"http://127.0.0.1:{port}", tmp_path)
+    done = run(["s3://bucket/k", "--attempts", "2"], env, data=b"small")
+    assert done.returncode == 1
+    line = one_line(done.stderr)
+    assert "PutObject failed after 2 attempts: EndpointConnectionError" in line
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [(DATA[: PART + 5], "ended after 5242885 bytes, short of"), (DATA, "longer than")],
+    ids=["short", "long"],
+)
+def test_expected_size_mismatch_aborts(
+    server: Any, s3: Any, bucket: str, tmp_path: Path, data: bytes, message: str
+) -> None:
+    args = [f"s3://{bucket}/k", "--part-size", "5MiB", "--expected-size", str(2 * PART)]
+    done = run(args, environment(server.endpoint_url, tmp_path), data=data)
+    assert done.returncode == 1
+    assert message in one_line(done.stderr)
+    assert_no_trace(s3, bucket, "k")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_mid_upload_aborts(
+    server: Any, s3: Any, bucket: str, tmp_path: Path, signum: signal.Signals
+) -> None:
+    process = subprocess.Popen(
+        [*COMMAND, f"s3://{bucket}/k", "--part-size", "5MiB"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment(server.endpoint_url, tmp_path),
+    )
+    assert process.stdin is not None
+    process.stdin.write(DATA[: PART + 100])  # one part stored, the next one buffered
+    process.stdin.flush()
+    deadline = time.monotonic() + 30
+    while not pending_uploads(s3, bucket):
+        assert time.monotonic() < deadline, "the upload never started"
+        time.sleep(0.1)
+    uploaded = s3.list_parts(
+        Bucket=bucket, Key="k", UploadId=pending_uploads(s3, bucket)[0]["UploadId"]
+    )
+    assert len(uploaded.get("Parts", [])) <= 1
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)  # also closes stdin
+    assert process.returncode == 130
+    assert one_line(err) == f"cloudpipe: interrupted by {signum.name}: upload aborted"
+    assert_no_trace(s3, bucket, "k")
