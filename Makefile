@@ -1,3 +1,4 @@
+# make demo: a local S3 server, a real tar.gz backup piped through the cloudpipe command, verified.
 # make test: a virtual environment in .venv with cloudpipe and its test tools, then the tests
 # (which start their own SeaweedFS and moto servers on 127.0.0.1).
 
@@ -5,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test lint peak-rss clean
+.PHONY: demo test lint peak-rss clean
 
 $(VENV)/.test: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,9 @@ $(VENV)/.test: pyproject.toml
 $(VENV)/.dev: $(VENV)/.test
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
+
+demo: $(VENV)/.test
+	$(PY) examples/demo.py
 
 test: $(VENV)/.test
 	$(PY) -m pytest

@@ -5,13 +5,14 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.faultproxy import FaultProxy
-from tests.servers import SERVERS, S3Server, make_client
+from tests.servers import ACCESS_KEY, REGION, SECRET_KEY, SERVERS, S3Server, make_client
 
 # Never ask the EC2 metadata address for credentials: only 127.0.0.1 is reachable here.
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -51,6 +52,23 @@ def proxy(server: S3Server) -> Iterator[FaultProxy]:
 def proxied(proxy: FaultProxy) -> Any:
     """A client whose requests go through the fault proxy."""
     return make_client(proxy.endpoint_url)
+
+
+def aws_env(endpoint_url: str | None, tmp_path: Path, credentials: bool = True) -> dict[str, str]:
+    """The environment of a process that should reach only ``endpoint_url``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
+    if credentials:
+        env |= {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    return env
 
 
 def read_object(s3: Any, bucket: str, key: str) -> bytes:

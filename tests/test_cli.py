@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -14,30 +13,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PART, assert_no_trace, pending_uploads, read_object
+from tests.conftest import PART, assert_no_trace, aws_env, pending_uploads, read_object
 from tests.faultproxy import FaultProxy
-from tests.servers import ACCESS_KEY, REGION, SECRET_KEY, free_ports
+from tests.servers import free_ports
 
 COMMAND = [str(Path(sys.executable).with_name("cloudpipe"))]
 DATA = random.Random(5).randbytes(2 * PART + 4321)
-
-
-def environment(
-    endpoint_url: str | None, tmp_path: Path, credentials: bool = True
-) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env |= {
-        "HOME": str(tmp_path),
-        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_DEFAULT_REGION": REGION,
-    }
-    if endpoint_url:
-        env["AWS_ENDPOINT_URL"] = endpoint_url
-    if credentials:
-        env |= {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
-    return env
 
 
 def run(
@@ -57,7 +38,7 @@ def one_line(stream: bytes) -> str:
 def test_pipe_to_s3(server: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
     args = [f"s3://{bucket}/in/data.bin", "--part-size", "5MiB", "--json", "--no-progress"]
     args += ["--content-type", "application/x-test", "--metadata", "a=1", "--metadata", "b=x=y"]
-    done = run(args, environment(server.endpoint_url, tmp_path))
+    done = run(args, aws_env(server.endpoint_url, tmp_path))
     assert done.returncode == 0, done.stderr
     assert read_object(s3, bucket, "in/data.bin") == DATA
     result = json.loads(done.stdout)
@@ -75,7 +56,7 @@ def test_pipe_to_s3(server: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
 
 
 def test_progress_bar_and_quiet(server: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
-    env = environment(server.endpoint_url, tmp_path)
+    env = aws_env(server.endpoint_url, tmp_path)
     args = [f"s3://{bucket}/p", "--part-size", "5MiB", "--progress", "--quiet"]
     args += ["--expected-size", str(len(DATA))]
     done = run(args, env)
@@ -91,7 +72,7 @@ def test_progress_bar_and_quiet(server: Any, s3: Any, bucket: str, tmp_path: Pat
 def test_input_file_and_python_m(server: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
     source = tmp_path / "source.bin"
     source.write_bytes(DATA[:1000])
-    env = environment(server.endpoint_url, tmp_path)
+    env = aws_env(server.endpoint_url, tmp_path)
     done = run(
         [f"s3://{bucket}/f", "--input", str(source), "--quiet"],
         env,
@@ -103,7 +84,7 @@ def test_input_file_and_python_m(server: Any, s3: Any, bucket: str, tmp_path: Pa
 
 
 def test_version(tmp_path: Path) -> None:
-    done = run(["--version"], environment(None, tmp_path))
+    done = run(["--version"], aws_env(None, tmp_path))
     assert done.returncode == 0
     assert done.stdout.decode().startswith("cloudpipe ")
 
@@ -122,13 +103,13 @@ def test_version(tmp_path: Path) -> None:
     ],
 )
 def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
-    done = run(args, environment("http://127.0.0.1:9", tmp_path))
+    done = run(args, aws_env("http://127.0.0.1:9", tmp_path))
     assert done.returncode == 2
     assert message in one_line(done.stderr)
 
 
 def test_missing_bucket_exits_1(server: Any, tmp_path: Path) -> None:
-    done = run(["s3://no-such-bucket-here/k"], environment(server.endpoint_url, tmp_path))
+    done = run(["s3://no-such-bucket-here/k"], aws_env(server.endpoint_url, tmp_path))
     assert done.returncode == 1
     assert one_line(done.stderr).endswith(
         "failed: NoSuchBucket: The specified bucket does not exist"
@@ -137,9 +118,7 @@ def test_missing_bucket_exits_1(server: Any, tmp_path: Path) -> None:
 
 def test_access_denied_exits_1(s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path) -> None:
     proxy.respond(403, "AccessDenied", "Access Denied", method="PUT", path_contains="partNumber=2")
-    done = run(
-        [f"s3://{bucket}/k", "--part-size", "5MiB"], environment(proxy.endpoint_url, tmp_path)
-    )
+    done = run([f"s3://{bucket}/k", "--part-size", "5MiB"], aws_env(proxy.endpoint_url, tmp_path))
     assert done.returncode == 1
     assert one_line(done.stderr) == (
         f"cloudpipe: s3://{bucket}/k: part 2 failed: AccessDenied: Access Denied"
@@ -148,7 +127,7 @@ def test_access_denied_exits_1(s3: Any, bucket: str, proxy: FaultProxy, tmp_path
 
 
 def test_no_credentials_says_how_to_provide_them(server: Any, tmp_path: Path) -> None:
-    env = environment(server.endpoint_url, tmp_path, credentials=False)
+    env = aws_env(server.endpoint_url, tmp_path, credentials=False)
     done = run(["s3://bucket/k"], env, data=b"small")
     assert done.returncode == 1
     line = one_line(done.stderr)
@@ -158,7 +137,7 @@ def test_no_credentials_says_how_to_provide_them(server: Any, tmp_path: Path) ->
 
 def test_unreachable_endpoint_exits_1(tmp_path: Path) -> None:
     (port,) = free_ports(1)
-    env = environment(f"http://127.0.0.1:{port}", tmp_path)
+    env = aws_env(f"http://127.0.0.1:{port}", tmp_path)
     done = run(["s3://bucket/k", "--attempts", "2"], env, data=b"small")
     assert done.returncode == 1
     line = one_line(done.stderr)
@@ -174,7 +153,7 @@ def test_expected_size_mismatch_aborts(
     server: Any, s3: Any, bucket: str, tmp_path: Path, data: bytes, message: str
 ) -> None:
     args = [f"s3://{bucket}/k", "--part-size", "5MiB", "--expected-size", str(2 * PART)]
-    done = run(args, environment(server.endpoint_url, tmp_path), data=data)
+    done = run(args, aws_env(server.endpoint_url, tmp_path), data=data)
     assert done.returncode == 1
     assert message in one_line(done.stderr)
     assert_no_trace(s3, bucket, "k")
@@ -188,7 +167,7 @@ def test_signal_mid_upload_aborts(
         [*COMMAND, f"s3://{bucket}/k", "--part-size", "5MiB"],
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=environment(server.endpoint_url, tmp_path),
+        env=aws_env(server.endpoint_url, tmp_path),
     )
     assert process.stdin is not None
     process.stdin.write(DATA[: PART + 100])  # one part stored, the next one buffered

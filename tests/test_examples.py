@@ -1,0 +1,128 @@
+"""Each script in examples/ runs against a local server and stores what it says it does."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import PART, assert_no_trace, aws_env, read_object
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run_example(name: str, args: list[str], server: Any, tmp_path: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        env=aws_env(server.endpoint_url, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "main.py").write_text("print('hello')\n" * 100)
+    (root / "README").write_text("a project\n")
+    (root / "data.bin").write_bytes(bytes(range(256)) * (PART // 256 + 1000))
+    return root
+
+
+def test_zip_directory(server: Any, s3: Any, bucket: str, tree: Path, tmp_path: Path) -> None:
+    run_example("zip_directory.py", [str(tree), f"s3://{bucket}/p.zip"], server, tmp_path)
+    with zipfile.ZipFile(io.BytesIO(read_object(s3, bucket, "p.zip"))) as archive:
+        assert sorted(archive.namelist()) == ["README", "data.bin", "src/main.py"]
+        assert archive.read("data.bin") == (tree / "data.bin").read_bytes()
+
+
+def test_nightly_backup(server: Any, s3: Any, bucket: str, tree: Path, tmp_path: Path) -> None:
+    out = run_example("nightly_backup.py", [str(tree), f"s3://{bucket}/nightly/"], server, tmp_path)
+    (listed,) = s3.list_objects_v2(Bucket=bucket, Prefix="nightly/")["Contents"]
+    assert listed["Key"].startswith("nightly/project-")
+    assert "backup complete" in out
+    with tarfile.open(fileobj=io.BytesIO(read_object(s3, bucket, listed["Key"]))) as archive:
+        member = archive.extractfile("project/src/main.py")
+        assert member is not None
+        assert member.read() == (tree / "src" / "main.py").read_bytes()
+
+
+def test_nightly_backup_of_a_missing_directory_stores_nothing(
+    server: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "nightly_backup.py"), "/nonexistent", f"s3://{bucket}/n"],
+        env=aws_env(server.endpoint_url, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "backup aborted" in done.stdout
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    assert_no_trace(s3, bucket, "n")
+
+
+def test_dataframe_to_csv_and_parquet(server: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    run_example("dataframe_to_s3.py", [f"s3://{bucket}/orders", "50000"], server, tmp_path)
+    rows = list(csv.DictReader(io.StringIO(read_object(s3, bucket, "orders/orders.csv").decode())))
+    assert len(rows) == 50_000
+    assert rows[0]["order_id"] == "0"
+    table = pq.read_table(io.BytesIO(read_object(s3, bucket, "orders/orders.parquet")))
+    assert table.num_rows == 50_000
+    assert table.column_names == ["order_id", "customer", "amount", "placed"]
+    assert [float(r["amount"]) for r in rows[:100]] == table.column("amount").to_pylist()[:100]
+
+
+def test_jsonl_log(server: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
+    run_example("jsonl_log.py", [f"s3://{bucket}/log.jsonl.gz", "200000"], server, tmp_path)
+    raw = read_object(s3, bucket, "log.jsonl.gz")
+    records = [json.loads(line) for line in gzip.decompress(raw).splitlines()]
+    assert [r["seq"] for r in records] == list(range(200_000))
+    head = s3.head_object(Bucket=bucket, Key="log.jsonl.gz")
+    assert head["ContentType"] == "application/x-ndjson"
+
+
+def test_subprocess_output(server: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
+    producer = f"import sys; sys.stdout.buffer.write(bytes(range(256)) * {PART // 128})"
+    args = [f"s3://{bucket}/out.bin", sys.executable, "-c", producer]
+    run_example("subprocess_output.py", args, server, tmp_path)
+    assert read_object(s3, bucket, "out.bin") == bytes(range(256)) * (PART // 128)
+
+
+def test_subprocess_that_fails_stores_nothing(
+    server: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    producer = f"import sys; sys.stdout.buffer.write(b'x' * {PART + 1}); sys.exit(3)"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "subprocess_output.py"),
+            f"s3://{bucket}/bad.bin",
+            sys.executable,
+            "-c",
+            producer,
+        ],
+        env=aws_env(server.endpoint_url, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "exited with 3: upload aborted" in done.stderr
+    assert_no_trace(s3, bucket, "bad.bin")
