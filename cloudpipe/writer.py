@@ -90,22 +90,29 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     ``write()`` buffers up to one part and uploads it, synchronously, when the buffer is full.
     ``close()`` uploads the rest and completes the object; ``abort()``, an exception in a
-    ``with`` block, or a failure discards everything instead. See the project's SPEC for the
-    full contract; the arguments are:
+    ``with`` block, a failed request or garbage collection discards everything instead, so a
+    partial object never appears.
 
-    bucket, key: where the object goes.
-    client: a boto3 S3 client; by default ``boto3.client("s3")`` with botocore's own retries
-        off, so that ``max_attempts`` counts every request.
-    part_size: bytes per part, 5 MiB to 5 GiB. It doubles every 1,000 parts so that a stream
-        of unknown length can reach 7.8 TiB with the default 8 MiB.
-    expected_size: the total, when known: fixes the part size up front, at least
-        ``expected_size / 10,000``.
-    max_attempts: tries per request, the first included.
-    extra_args: arguments for the requests, such as ContentType, Metadata or
-        ServerSideEncryption; each goes to the requests that take it.
-    on_ready(upload_id), on_drained(part_number, nbytes), on_error(exc), on_end(completed):
-        called on this thread as the upload is created, as each part is stored, when a
-        request fails for good, and once at the end.
+    Args:
+        bucket: The bucket's name.
+        key: The object's key, at most 1,024 bytes in UTF-8.
+        client: A boto3 S3 client. By default ``boto3.client("s3")`` with botocore's own
+            retries off, so that ``max_attempts`` counts every request.
+        part_size: Bytes per part, 5 MiB to 5 GiB. It doubles every 1,000 parts, so that a
+            stream of unknown length can reach 7.8 TiB with the default 8 MiB.
+        expected_size: The total, when known: fixes the part size up front, at least
+            ``expected_size / 10,000``.
+        max_attempts: Tries per request, the first included.
+        extra_args: Arguments for the requests, such as ContentType, Metadata or
+            ServerSideEncryption; each goes to the requests that take it.
+        on_ready: ``on_ready(upload_id)``, once the multipart upload is created.
+        on_drained: ``on_drained(part_number, nbytes)``, as each part is stored.
+        on_error: ``on_error(exc)``, when a request failed for good (already aborted).
+        on_end: ``on_end(completed)``, once, last.
+
+    Raises:
+        TypeError: An argument of the wrong type.
+        ValueError: An argument out of range, or an unknown ``extra_args`` key.
     """
 
     _ready = False  # True once __init__ has built the writer: __del__ leaves half-built ones
