@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.model import StructureShape
 from botocore.validate import ParamValidator
 
+from cloudpipe.checksums import Checksums, multipart_etag
 from cloudpipe.errors import UploadError, describe, is_retryable
 
 if TYPE_CHECKING:
@@ -116,29 +117,45 @@ class ObjectRequests:
         key: str,
         extra_args: Mapping[str, Any],
         max_attempts: int,
+        checksum: str = "crc32",
     ) -> None:
         self.client = client
         self.bucket = bucket
         self.key = key
         self.max_attempts = max_attempts
+        self._checksums = Checksums(checksum)
+        chosen = {"ChecksumAlgorithm", "ChecksumType"} & set(extra_args)
+        if chosen and checksum != "none":
+            raise ValueError(
+                f"extra_args {sorted(chosen)[0]} and checksum={checksum!r} both choose the "
+                "checksum: pass checksum='none' to use extra_args alone"
+            )
         self._args = route_extra_args(client, bucket, key, extra_args)
-        self._part_checksums = "ChecksumAlgorithm" in extra_args
+        self._args[CREATE] |= self._checksums.create_args
+        self._part_checksums = "ChecksumAlgorithm" in self._args[CREATE]
 
     @property
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
     def put_object(self, body: bytearray) -> dict[str, Any]:
-        """Store the whole object with one PutObject."""
-        return self._call(
+        """Store the whole object with one PutObject, and check what S3 says it stored."""
+        sent = self._checksums.body_args(body)
+        response = self._call(
             PUT,
             None,
             None,
             self.client.put_object,
             Body=body,
             ContentLength=len(body),
+            **sent,
             **self._args[PUT],
         )
+        problem = self._checksums.mismatch(sent, response)
+        if problem:
+            self._discard(response)
+            raise self._integrity_error(PUT, problem, None, None)
+        return response
 
     def create(self) -> str:
         """Start a multipart upload and return its id."""
@@ -148,7 +165,8 @@ class ObjectRequests:
         return str(response["UploadId"])
 
     def upload_part(self, upload_id: str, number: int, body: bytearray) -> CompletedPartTypeDef:
-        """Store one part and return its entry for CompleteMultipartUpload."""
+        """Store one part, check what S3 says it stored, return its entry for Complete."""
+        sent = self._checksums.body_args(body)
         response = self._call(
             f"part {number}",
             upload_id,
@@ -158,27 +176,47 @@ class ObjectRequests:
             PartNumber=number,
             Body=body,
             ContentLength=len(body),
+            **sent,
             **self._args[UPLOAD_PART],
         )
+        problem = self._checksums.mismatch(sent, response)
+        if problem:
+            raise self._integrity_error(f"part {number}", problem, upload_id, number)
         part: dict[str, Any] = {"ETag": response["ETag"], "PartNumber": number}
         if self._part_checksums:
             part |= {k: v for k, v in response.items() if _is_per_request(k) and k != "ContentMD5"}
+            part |= {k: v for k, v in sent.items() if k != "ContentMD5"}
         return part  # type: ignore[return-value]
 
     def complete(self, upload_id: str, parts: list[CompletedPartTypeDef]) -> dict[str, Any]:
-        """Join the parts into the object; the answer always carries its ETag."""
-        response = self._call(
-            COMPLETE,
-            upload_id,
-            None,
-            self.client.complete_multipart_upload,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": parts},
-            **self._args[COMPLETE],
-        )
+        """Join the parts into the object and check it; the answer always carries its ETag.
+
+        When Complete fails (a lost answer, a retry told NoSuchUpload because the first try
+        had worked), the object is looked up: if it is there with the ETag these parts make,
+        the upload succeeded and is reported so, never aborted.
+        """
+        try:
+            response = self._call(
+                COMPLETE,
+                upload_id,
+                None,
+                self.client.complete_multipart_upload,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                **self._args[COMPLETE],
+            )
+        except UploadError:
+            found = self._completed_object(parts)
+            if found is None:
+                raise
+            return found
         if not response.get("ETag"):  # Ceph RGW answers Complete with an empty ETag
             head = self._call("HeadObject", upload_id, None, self.client.head_object)
             response["ETag"] = head["ETag"]
+        problem = self._checksums.object_mismatch(parts, response)
+        if problem:
+            self._discard(response)
+            raise self._integrity_error(COMPLETE, problem, upload_id, None)
         return response
 
     def abort(self, upload_id: str) -> None:
@@ -196,6 +234,39 @@ class ObjectRequests:
             cause = error.__cause__
             if not (isinstance(cause, ClientError) and _code(cause) == "NoSuchUpload"):
                 raise
+
+    def _completed_object(self, parts: list[CompletedPartTypeDef]) -> dict[str, Any] | None:
+        """HeadObject's answer if the object exists with the ETag ``parts`` make, else None."""
+        expected = multipart_etag(parts)
+        if expected is None:
+            return None
+        try:
+            head = self._call("HeadObject", None, None, self.client.head_object)
+        except UploadError:
+            return None
+        return head if head.get("ETag") == expected else None
+
+    def _discard(self, response: Mapping[str, Any]) -> None:
+        """Delete an object (this version of it) that failed its integrity check."""
+        version = response.get("VersionId")
+        self._call(
+            "DeleteObject",
+            None,
+            None,
+            self.client.delete_object,
+            **({"VersionId": version} if version else {}),
+        )
+
+    def _integrity_error(
+        self, what: str, problem: str, upload_id: str | None, part_number: int | None
+    ) -> UploadError:
+        return UploadError(
+            f"{self.url}: {what} failed its integrity check: {problem}",
+            bucket=self.bucket,
+            key=self.key,
+            upload_id=upload_id,
+            part_number=part_number,
+        )
 
     def _call(
         self,

@@ -105,6 +105,10 @@ class S3MultipartWriter(io.BufferedIOBase):
         max_attempts: Tries per request, the first included.
         extra_args: Arguments for the requests, such as ContentType, Metadata or
             ServerSideEncryption; each goes to the requests that take it.
+        checksum: ``"crc32"`` (default): each part's CRC32 is verified by the server and
+            compared with what it reports, and so is the object's; ``"md5"``: also each
+            part's MD5 (Content-MD5) and the object's MD5-based ETag; ``"none"``: only
+            botocore's own defaults.
         on_ready: ``on_ready(upload_id)``, once the multipart upload is created.
         on_drained: ``on_drained(part_number, nbytes)``, as each part is stored.
         on_error: ``on_error(exc)``, when a request failed for good (already aborted).
@@ -127,6 +131,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         expected_size: int | None = None,
         max_attempts: int = 3,
         extra_args: Mapping[str, Any] | None = None,
+        checksum: str = "crc32",
         on_ready: Callable[[str], object] | None = None,
         on_drained: Callable[[int, int], object] | None = None,
         on_error: Callable[[BaseException], object] | None = None,
@@ -139,6 +144,8 @@ class S3MultipartWriter(io.BufferedIOBase):
         if expected_size is not None:
             _check_int("expected_size", expected_size, 0, None, "0 or more")
         _check_int("max_attempts", max_attempts, 1, None, "1 or more")
+        if not isinstance(checksum, str):
+            raise TypeError(f"checksum must be a str, not {type(checksum).__name__}")
         if extra_args is not None and not isinstance(extra_args, Mapping):
             raise TypeError(f"extra_args must be a dict, not {type(extra_args).__name__}")
         callbacks: dict[str, object] = {"on_ready": on_ready, "on_drained": on_drained}
@@ -154,6 +161,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             key,
             extra_args or {},
             max_attempts,
+            checksum,
         )
         self._on_ready = on_ready
         self._on_drained = on_drained

@@ -104,7 +104,12 @@ def test_checksum_algorithm_parts_are_listed_on_complete(
 ) -> None:
     data = b"c" * (PART + 10)
     with cloudpipe.S3MultipartWriter(
-        bucket, "sum", client=proxied, part_size=PART, extra_args={"ChecksumAlgorithm": "SHA256"}
+        bucket,
+        "sum",
+        client=proxied,
+        part_size=PART,
+        extra_args={"ChecksumAlgorithm": "SHA256"},
+        checksum="none",
     ) as writer:
         writer.write(data)
     assert read_object(s3, bucket, "sum") == data
