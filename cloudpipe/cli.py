@@ -1,6 +1,7 @@
 """The ``cloudpipe`` command: standard input (or a file) into one S3 object.
 
     producer | cloudpipe [OPTIONS] s3://BUCKET/KEY
+    cloudpipe uploads s3://BUCKET[/PREFIX] [--older-than AGE] [--abort]
 
 Exit status: 0 stored; 1 the upload failed and was aborted; 2 usage error; 130 interrupted
 (SIGINT or SIGTERM), upload aborted.
@@ -9,6 +10,7 @@ Exit status: 0 stored; 1 the upload failed and was aborted; 2 usage error; 130 i
 from __future__ import annotations
 
 import argparse
+import datetime
 import io
 import json
 import re
@@ -23,13 +25,14 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from tqdm import tqdm
 
 from cloudpipe._version import __version__
-from cloudpipe.errors import UploadError
+from cloudpipe.errors import UploadError, describe
 from cloudpipe.partsize import DEFAULT_PART_SIZE
 from cloudpipe.text import parse_url
+from cloudpipe.uploads import abort_rule, pending_uploads
 from cloudpipe.writer import S3MultipartWriter
 
 if TYPE_CHECKING:
@@ -40,6 +43,8 @@ CHUNK = 1 << 20
 MiB = 2**20
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 _SIZE = re.compile(r"\s*(\d+)\s*([kmgt]?)(i?b)?\s*", re.IGNORECASE)
+_AGE = re.compile(r"\s*(\d+)\s*([smhdw]?)\s*", re.IGNORECASE)
+_AGE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _NO_CREDENTIALS_HINT = (
     "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
     "pass --profile, or run 'aws configure'"
@@ -65,6 +70,15 @@ def parse_size(text: str) -> int:
     return int(number) * _UNITS[unit.lower()]
 
 
+def parse_age(text: str) -> datetime.timedelta:
+    """A duration from ``90s``, ``30m``, ``12h``, ``1d``, ``2w`` (or plain seconds)."""
+    match = _AGE.fullmatch(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"invalid age {text!r}: use e.g. 30m, 12h, 1d or 2w")
+    number, unit = match.groups()
+    return datetime.timedelta(seconds=int(number) * _AGE_UNITS[unit.lower()])
+
+
 def parse_metadata(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name:
@@ -76,6 +90,35 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """One line, not the usage block: errors in this command are always one line."""
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def add_aws_options(parser: argparse.ArgumentParser) -> None:
+    aws = parser.add_argument_group("AWS")
+    aws.add_argument("--endpoint-url", help="an S3-compatible endpoint (or AWS_ENDPOINT_URL)")
+    aws.add_argument("--profile", help="a profile from ~/.aws/config")
+    aws.add_argument("--region", help="the bucket's region")
+    aws.add_argument("--debug", action="store_true", help="tracebacks for errors")
+
+
+def build_uploads_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="cloudpipe uploads",
+        description="List the multipart uploads left pending in a bucket (by crashed or "
+        "killed writers), and abort them with --abort. Also says whether a lifecycle rule "
+        "aborts them automatically.",
+    )
+    parser.add_argument("url", metavar="s3://BUCKET[/PREFIX]", help="the bucket and key prefix")
+    parser.add_argument(
+        "--older-than",
+        type=parse_age,
+        default=datetime.timedelta(0),
+        metavar="AGE",
+        help="only uploads started longer ago than AGE (e.g. 30m, 12h, 1d, 2w)",
+    )
+    parser.add_argument("--abort", action="store_true", help="abort the uploads listed")
+    parser.add_argument("--json", action="store_true", help="print the uploads as JSON")
+    add_aws_options(parser)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,10 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--attempts", type=int, default=3, metavar="N", help="tries per request (default 3)"
     )
-    aws = parser.add_argument_group("AWS")
-    aws.add_argument("--endpoint-url", help="an S3-compatible endpoint (or AWS_ENDPOINT_URL)")
-    aws.add_argument("--profile", help="a profile from ~/.aws/config")
-    aws.add_argument("--region", help="the bucket's region")
+    add_aws_options(parser)
     obj = parser.add_argument_group("object")
     obj.add_argument("--content-type", help="Content-Type of the object")
     obj.add_argument(
@@ -132,7 +172,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     out.add_argument("--quiet", action="store_true", help="no summary line")
-    out.add_argument("--debug", action="store_true", help="tracebacks for errors")
     out.add_argument("--version", action="version", version=f"cloudpipe {__version__}")
     return parser
 
@@ -270,7 +309,47 @@ def open_input(path: str | None) -> io.BufferedIOBase:
         fail(f"cannot read --input {path}: {error.strerror or error}", EXIT_USAGE)
 
 
+def uploads_main(argv: Sequence[str]) -> int:
+    """``cloudpipe uploads``: list (and with --abort, abort) pending multipart uploads."""
+    parser = build_uploads_parser()
+    options = parser.parse_args(argv)
+    scheme, sep, rest = options.url.partition("://")
+    bucket, _, prefix = rest.partition("/")
+    if scheme != "s3" or not sep or not bucket:
+        parser.error(f"expected an s3://BUCKET[/PREFIX] URL, got {options.url!r}")
+    verb = "aborted" if options.abort else "pending"
+    now = datetime.datetime.now(datetime.UTC)
+    try:
+        client = make_client(options)
+        found = pending_uploads(client, bucket, prefix, options.older_than)
+        for upload in found:
+            if options.abort:
+                client.abort_multipart_upload(
+                    Bucket=bucket, Key=upload.key, UploadId=upload.upload_id
+                )
+            if not options.json:
+                age = str(upload.age(now)).split(".")[0]
+                print(f"{verb}  s3://{bucket}/{upload.key}  {upload.upload_id}  age {age}")
+        rule = abort_rule(client, bucket)
+    except (BotoCoreError, ClientError) as error:
+        if options.debug:
+            raise
+        fail(f"s3://{bucket}/{prefix}: {describe(error)}", EXIT_FAILED)
+    if options.json:
+        listed = [
+            {"key": u.key, "upload_id": u.upload_id, "initiated": u.initiated.isoformat()}
+            for u in found
+        ]
+        print(json.dumps({"uploads": listed, "aborted": options.abort, "lifecycle": rule}))
+    print(f"cloudpipe: {len(found)} upload(s) {verb} in s3://{bucket}/{prefix}", file=sys.stderr)
+    print(f"cloudpipe: {rule}", file=sys.stderr)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["uploads"]:
+        return uploads_main(argv[1:])
     parser = build_parser()
     options = parser.parse_args(argv)
     try:

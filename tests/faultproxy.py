@@ -36,6 +36,7 @@ class Rule:
     times: int = 1
     status: int = 503
     body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
     after_bytes: int = 0
     seconds: float = 0.0
 
@@ -133,8 +134,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         rule = self.owner._take_rule(self.command, self.path)
         action = rule.action if rule else "forward"
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        self.owner._record(Logged(self.command, self.path, headers, action))
+        seen = {k.lower(): v for k, v in self.headers.items()}
+        self.owner._record(Logged(self.command, self.path, seen, action))
         length = int(self.headers.get("Content-Length") or 0)
         if rule and rule.action == "reset":
             self.rfile.read(min(rule.after_bytes, length))
@@ -142,7 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length)
         if rule and rule.action == "respond":
-            self._answer(rule.status, "Injected", {"Content-Type": "application/xml"}, rule.body)
+            headers = {"Content-Type": "application/xml"} | rule.headers
+            self._answer(rule.status, "Injected", headers, rule.body)
             return
         status, reason, answer_headers, answer = self._forward(body)
         if rule and rule.action == "drop_response":

@@ -53,15 +53,6 @@ def test_retryable_answers(
     assert len(proxy.requests("PUT", "partNumber=1")) == 2
 
 
-def test_connection_reset_mid_part_is_retried(
-    s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
-) -> None:
-    proxy.add(Rule("reset", method="PUT", path_contains="partNumber=3", after_bytes=500))
-    upload(proxied, bucket)
-    assert read_object(s3, bucket, "k") == DATA
-    assert len(proxy.requests("PUT", "partNumber=3")) == 2
-
-
 def test_lost_response_to_a_part_is_retried(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
 ) -> None:
