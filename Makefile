@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint docs peak-rss clean
+.PHONY: demo test test-ceph lint docs peak-rss clean
 
 $(VENV)/.test: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,15 @@ demo: $(VENV)/.test
 
 test: $(VENV)/.test
 	$(PY) -m pytest
+
+# The same suite against a throwaway single-node Ceph RADOS Gateway (Debian's packages).
+test-ceph: $(VENV)/.test
+	@if bash tests/install_ceph.sh; then \
+		CLOUDPIPE_SERVERS=ceph $(PY) -m pytest; \
+	else \
+		echo "SKIP ******** make test-ceph: Debian's Ceph packages could not be installed;" \
+			"the suite did NOT run against Ceph RGW ********"; \
+	fi
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

@@ -76,7 +76,7 @@ class Checksums:
     ) -> str | None:
         """What differs between the completed object S3 reports and the parts it was made of."""
         expected_etag = multipart_etag(parts)
-        etag = str(answer.get("ETag", ""))
+        etag = quoted(str(answer.get("ETag", "")))
         if expected_etag and etag and etag != expected_etag:
             return f"the object's ETag is {etag}, its parts make {expected_etag}"
         composite = answer.get("ChecksumCRC32")
@@ -86,6 +86,11 @@ class Checksums:
             if composite != expected:
                 return f"the object's CRC32 is {composite}, its parts make {expected}"
         return None
+
+
+def quoted(etag: str) -> str:
+    """An ETag in the double quotes S3 puts around it (Ceph RGW leaves them off at times)."""
+    return f'"{etag.strip(chr(34))}"' if etag else etag
 
 
 def multipart_etag(parts: Sequence[Mapping[str, Any]]) -> str | None:

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.model import StructureShape
 from botocore.validate import ParamValidator
 
-from cloudpipe.checksums import Checksums, multipart_etag
+from cloudpipe.checksums import Checksums, multipart_etag, quoted
 from cloudpipe.errors import UploadError, describe, is_retryable
 
 if TYPE_CHECKING:
@@ -37,7 +37,21 @@ UPLOAD_PART = "UploadPart"
 COMPLETE = "CompleteMultipartUpload"
 ABORT = "AbortMultipartUpload"
 PUT = "PutObject"
-OPERATIONS = (CREATE, UPLOAD_PART, COMPLETE, ABORT, PUT)
+HEAD = "HeadObject"
+DELETE = "DeleteObject"
+OPERATIONS = (CREATE, UPLOAD_PART, COMPLETE, ABORT, PUT, HEAD, DELETE)
+_FOLLOW_UP = (HEAD, DELETE)
+"""Requests that read back or remove what was written: they take only the arguments that say
+who owns the bucket and how the object is encrypted, never conditions or settings."""
+_FOLLOW_UP_ARGS = frozenset(
+    {
+        "ExpectedBucketOwner",
+        "RequestPayer",
+        "SSECustomerAlgorithm",
+        "SSECustomerKey",
+        "SSECustomerKeyMD5",
+    }
+)
 
 _PER_REQUEST = frozenset(
     {
@@ -78,7 +92,8 @@ def route_extra_args(
 
     A key goes to every request whose input takes it: ContentType and Metadata to
     CreateMultipartUpload and PutObject only, SSE-C keys also to every UploadPart and to
-    CompleteMultipartUpload, ExpectedBucketOwner and RequestPayer to every request. An unknown
+    CompleteMultipartUpload, ExpectedBucketOwner and RequestPayer to every request, the
+    HeadObject and DeleteObject of the integrity checks included. An unknown
     key or a value of the wrong type is a ValueError now rather than a failed request later.
     """
     shapes = {op: _input_shape(client, op) for op in OPERATIONS}
@@ -90,6 +105,8 @@ def route_extra_args(
             f"extra_args: unknown key {unknown[0]!r}; accepted keys: {', '.join(sorted(allowed))}"
         )
     routed = {op: {k: v for k, v in extra_args.items() if k in members[op]} for op in OPERATIONS}
+    for op in _FOLLOW_UP:
+        routed[op] = {k: v for k, v in routed[op].items() if k in _FOLLOW_UP_ARGS}
     validator = ParamValidator()
     for op in OPERATIONS:
         placeholders = {"Bucket": bucket, "Key": key, "UploadId": "-", "PartNumber": 1}
@@ -211,7 +228,7 @@ class ObjectRequests:
                 raise
             return found
         if not response.get("ETag"):  # Ceph RGW answers Complete with an empty ETag
-            head = self._call("HeadObject", upload_id, None, self.client.head_object)
+            head = self._call(HEAD, upload_id, None, self.client.head_object, **self._args[HEAD])
             response["ETag"] = head["ETag"]
         problem = self._checksums.object_mismatch(parts, response)
         if problem:
@@ -241,20 +258,21 @@ class ObjectRequests:
         if expected is None:
             return None
         try:
-            head = self._call("HeadObject", None, None, self.client.head_object)
+            head = self._call(HEAD, None, None, self.client.head_object, **self._args[HEAD])
         except UploadError:
             return None
-        return head if head.get("ETag") == expected else None
+        return head if quoted(str(head.get("ETag", ""))) == expected else None
 
     def _discard(self, response: Mapping[str, Any]) -> None:
         """Delete an object (this version of it) that failed its integrity check."""
         version = response.get("VersionId")
         self._call(
-            "DeleteObject",
+            DELETE,
             None,
             None,
             self.client.delete_object,
             **({"VersionId": version} if version else {}),
+            **self._args[DELETE],
         )
 
     def _integrity_error(

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from cloudpipe.checksums import quoted
 from cloudpipe.errors import UploadError
 from cloudpipe.partsize import DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, PartSizeSchedule
 from cloudpipe.s3 import ObjectRequests, default_client
@@ -199,7 +200,7 @@ class S3MultipartWriter(io.BufferedIOBase):
     def etag(self) -> str | None:
         """The object's ETag, as S3 quotes it, once ``close()`` has returned."""
         etag = self._result.get("ETag")
-        return None if etag is None else str(etag)
+        return None if etag is None else quoted(str(etag))
 
     @property
     def version_id(self) -> str | None:

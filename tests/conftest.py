@@ -12,7 +12,15 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.faultproxy import FaultProxy
-from tests.servers import ACCESS_KEY, REGION, SECRET_KEY, SERVERS, S3Server, make_client
+from tests.servers import (
+    ACCESS_KEY,
+    DEFAULT_SERVERS,
+    REGION,
+    SECRET_KEY,
+    SERVERS,
+    S3Server,
+    make_client,
+)
 
 # Never ask the EC2 metadata address for credentials: only 127.0.0.1 is reachable here.
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -22,9 +30,13 @@ PART = 5 * 2**20  # S3's smallest part: the tests use it to cross part boundarie
 _bucket_numbers = itertools.count()
 
 
-@pytest.fixture(scope="session", params=sorted(SERVERS))
+SELECTED = os.environ.get("CLOUDPIPE_SERVERS", ",".join(DEFAULT_SERVERS)).split(",")
+
+
+@pytest.fixture(scope="session", params=SELECTED)
 def server(request: pytest.FixtureRequest) -> Iterator[S3Server]:
-    """Each S3 server the suite runs against; every test using it runs once per server."""
+    """Each S3 server the suite runs against (CLOUDPIPE_SERVERS, default moto and SeaweedFS);
+    every test using it runs once per server."""
     with SERVERS[request.param]() as running:
         yield running
 

@@ -17,6 +17,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,13 +107,18 @@ class S3Server:
                 self.process.wait()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def _answers(self) -> bool:
-        """True once the server can create a bucket (answering HTTP is not enough)."""
+    def _listening(self) -> bool:
         try:
             urllib.request.urlopen(self.endpoint_url, timeout=1).close()
         except urllib.error.HTTPError:
             pass  # any HTTP answer, 403 included, means it is listening
         except OSError:
+            return False
+        return True
+
+    def _answers(self) -> bool:
+        """True once the server can create a bucket (answering HTTP is not enough)."""
+        if not self._listening():
             return False
         probe = f"ready-{os.getpid()}-{time.monotonic_ns()}"
         try:
@@ -192,7 +198,158 @@ class Moto(S3Server):
         return [_executable("moto_server"), "-H", "127.0.0.1", "-p", str(self.port)]
 
 
-SERVERS: dict[str, type[S3Server]] = {"seaweedfs": SeaweedFS, "moto": Moto}
+class CephRGW(S3Server):
+    """A throwaway single-node Ceph: one mon, one OSD on bluestore over a sparse file, one
+    radosgw, ``auth none``, no systemd. Needs Debian's radosgw, ceph-mon, ceph-osd and
+    ceph-common (``make test-ceph`` installs them). Ready in about 20 s."""
+
+    name = "ceph"
+    DAEMONS = ("mon", "osd", "rgw")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.daemons: list[subprocess.Popen[bytes]] = []
+
+    def start(self, timeout: float = 180.0) -> S3Server:
+        try:
+            self._bootstrap(time.monotonic() + timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for daemon in reversed(self.daemons):
+            if daemon.poll() is None:
+                daemon.terminate()
+        for daemon in self.daemons:
+            try:
+                daemon.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
+        self.daemons.clear()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _bootstrap(self, deadline: float) -> None:
+        mon_v2, mon_v1, self.port = free_ports(3)
+        conf = self.workdir / "ceph.conf"
+        conf.write_text(self._config(mon_v2, mon_v1))
+        env = dict(os.environ, CEPH_CONF=str(conf))
+        for folder in ("mon/ceph-a", "osd/ceph-0", "run", "log", "crash"):
+            (self.workdir / folder).mkdir(parents=True)
+
+        def run(*argv: str) -> str:
+            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip()[-2000:]}")
+            return done.stdout.strip()
+
+        def daemon(name: str, *argv: str) -> None:
+            with (self.workdir / "log" / f"{name}.out").open("wb") as log:
+                self.daemons.append(
+                    subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+                )
+
+        def wait_for(what: str, ready: Any) -> None:
+            while not ready():
+                if time.monotonic() > deadline or any(d.poll() is not None for d in self.daemons):
+                    logs = "\n".join(
+                        p.read_text(errors="replace")[-1500:]
+                        for p in (self.workdir / "log").glob("*.out")
+                    )
+                    raise RuntimeError(f"ceph: {what} did not come up; logs:\n{logs}")
+                time.sleep(0.5)
+
+        def succeeds(*argv: str) -> bool:
+            return subprocess.run(argv, env=env, capture_output=True, timeout=30).returncode == 0
+
+        monmap = str(self.workdir / "monmap")
+        addresses = f"[v2:127.0.0.1:{mon_v2},v1:127.0.0.1:{mon_v1}]"
+        fsid = self._fsid
+        run("monmaptool", "--create", "--fsid", fsid, "--addv", "a", addresses, monmap)
+        run("ceph-mon", "--mkfs", "-i", "a", "--monmap", monmap)
+        daemon("mon", "ceph-mon", "-i", "a", "-f")
+        wait_for("the monitor", lambda: succeeds("ceph", "--connect-timeout", "5", "mon", "stat"))
+        osd_uuid = str(uuid.uuid4())
+        osd_id = run("ceph", "osd", "new", osd_uuid)
+        run("ceph-osd", "-i", osd_id, "--mkfs", "--osd-uuid", osd_uuid)
+        daemon("osd", "ceph-osd", "-i", osd_id, "-f")
+        wait_for("the OSD", lambda: "1 up" in run("ceph", "osd", "stat"))
+        daemon("rgw", "radosgw", "-n", "client.rgw.a", "-f")
+        wait_for("radosgw", self._listening)
+        run(
+            "radosgw-admin",
+            "user",
+            "create",
+            "--uid=cloudpipe-tests",
+            "--display-name=tests",
+            f"--access-key={ACCESS_KEY}",
+            f"--secret-key={SECRET_KEY}",
+        )
+        wait_for("S3 on radosgw", self._answers)
+
+    @property
+    def _fsid(self) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, str(self.workdir)))
+
+    def _config(self, mon_v2: int, mon_v1: int) -> str:
+        d = self.workdir
+        return f"""[global]
+fsid = {self._fsid}
+mon host = [v2:127.0.0.1:{mon_v2},v1:127.0.0.1:{mon_v1}]
+mon initial members = a
+public addr = 127.0.0.1
+cluster addr = 127.0.0.1
+public network = 127.0.0.0/8
+ms bind ipv6 = false
+auth cluster required = none
+auth service required = none
+auth client required = none
+auth allow insecure global id reclaim = false
+run dir = {d}/run
+admin socket = {d}/run/$cluster-$name.asok
+log file = {d}/log/$cluster-$name.log
+pid file = {d}/run/$cluster-$name.pid
+crash dir = {d}/crash
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd pool default pg autoscale mode = off
+osd crush chooseleaf type = 0
+mon allow pool size one = true
+mon warn on pool no redundancy = false
+mon max pg per osd = 1000
+mon data avail warn = 1
+mon data avail crit = 0
+
+[mon]
+mon data = {d}/mon/$cluster-$id
+
+[osd]
+osd data = {d}/osd/$cluster-$id
+osd objectstore = bluestore
+bluestore block path = {d}/osd/$cluster-$id/block.file
+bluestore block create = true
+bluestore block size = 21474836480
+bluestore fsck on mount = false
+bluestore cache autotune = false
+bluestore cache size = 268435456
+osd memory target = 1073741824
+osd max object size = 134217728
+
+[client]
+# radosgw asks for a secure monitor connection by default, which needs cephx
+ms mon client mode = crc
+rgw frontends = beast endpoint=127.0.0.1:{self.port}
+rgw dns name = localhost
+rgw thread pool size = 64
+"""
+
+
+SERVERS: dict[str, type[S3Server]] = {"seaweedfs": SeaweedFS, "moto": Moto, "ceph": CephRGW}
+DEFAULT_SERVERS = ("moto", "seaweedfs")
 
 
 @contextlib.contextmanager

@@ -111,9 +111,7 @@ def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> N
 def test_missing_bucket_exits_1(server: Any, tmp_path: Path) -> None:
     done = run(["s3://no-such-bucket-here/k"], aws_env(server.endpoint_url, tmp_path))
     assert done.returncode == 1
-    assert one_line(done.stderr).endswith(
-        "failed: NoSuchBucket: The specified bucket does not exist"
-    )
+    assert "failed: NoSuchBucket" in one_line(done.stderr)
 
 
 def test_access_denied_exits_1(s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ OBJECT_ARGS = {
 @pytest.mark.parametrize("size", [0, 100, 2 * PART + 1], ids=["empty", "single-put", "multipart"])
 def test_object_arguments_arrive(s3: Any, bucket: str, size: int) -> None:
     data = b"z" * size
-    args = OBJECT_ARGS | {"Tagging": "team=data&tier=cold"}
+    args = OBJECT_ARGS
     with cloudpipe.S3MultipartWriter(
         bucket, "a.csv", client=s3, part_size=PART, extra_args=args
     ) as writer:
@@ -40,7 +40,17 @@ def test_object_arguments_arrive(s3: Any, bucket: str, size: int) -> None:
     ):
         assert head[name] == args[name], name
     assert head.get("ContentEncoding") in ("identity", None)  # some stores drop identity
-    tags = s3.get_object_tagging(Bucket=bucket, Key="a.csv")["TagSet"]
+
+
+@pytest.mark.parametrize("size", [100, 2 * PART + 1], ids=["single-put", "multipart"])
+def test_tags_arrive(server: Any, s3: Any, bucket: str, size: int) -> None:
+    if server.name == "ceph" and size > PART:
+        pytest.xfail("Ceph 16 drops x-amz-tagging on CreateMultipartUpload (it was sent)")
+    with cloudpipe.S3MultipartWriter(
+        bucket, "t", client=s3, part_size=PART, extra_args={"Tagging": "team=data&tier=cold"}
+    ) as writer:
+        writer.write(b"t" * size)
+    tags = s3.get_object_tagging(Bucket=bucket, Key="t").get("TagSet", [])
     assert sorted((t["Key"], t["Value"]) for t in tags) == [("team", "data"), ("tier", "cold")]
 
 
@@ -118,8 +128,10 @@ def test_checksum_algorithm_parts_are_listed_on_complete(
 
 
 @pytest.mark.parametrize("size", [11, PART + 1], ids=["single-put", "multipart"])
-def test_conditional_write_if_none_match(s3: Any, bucket: str, size: int) -> None:
+def test_conditional_write_if_none_match(server: Any, s3: Any, bucket: str, size: int) -> None:
     """IfNoneMatch goes on PutObject and CompleteMultipartUpload: the old object survives."""
+    if server.name == "ceph" and size > PART:
+        pytest.xfail("Ceph 16 ignores If-None-Match on CompleteMultipartUpload")
     s3.put_object(Bucket=bucket, Key="exists", Body=b"original")
     writer = cloudpipe.S3MultipartWriter(
         bucket, "exists", client=s3, part_size=PART, extra_args={"IfNoneMatch": "*"}
