@@ -21,9 +21,11 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from cloudpipe.buffer import PartBuffer
 from cloudpipe.checksums import quoted
 from cloudpipe.errors import UploadError
 from cloudpipe.partsize import DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, PartSizeSchedule
+from cloudpipe.pipeline import PartPipeline
 from cloudpipe.s3 import ObjectRequests, default_client
 
 if TYPE_CHECKING:
@@ -33,57 +35,6 @@ if TYPE_CHECKING:
 
 MAX_KEY_BYTES = 1024
 _BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")  # what botocore itself lets through
-
-
-class PartBuffer:
-    """One part's bytes, filled in place and handed to botocore without a copy.
-
-    botocore sends a bytearray body straight to the socket (a memoryview it refuses, and a
-    file object costs a read call per 16 KiB), so a full buffer goes out as it is and the
-    last, partly filled one is shrunk in place, since nothing is written after it.
-    """
-
-    def __init__(self) -> None:
-        self._data = bytearray()
-        self._view = memoryview(self._data)
-        self.filled = 0
-
-    @property
-    def full(self) -> bool:
-        return self.filled == len(self._data)
-
-    def prepare(self, capacity: int) -> None:
-        """Make the empty buffer hold ``capacity`` bytes, allocating only when that changes."""
-        if capacity != len(self._data):
-            self._reallocate(capacity)
-
-    def fill(self, data: memoryview) -> int:
-        """Copy as much of ``data`` as fits and return how many bytes that was."""
-        count = min(len(data), len(self._data) - self.filled)
-        self._view[self.filled : self.filled + count] = data[:count]
-        self.filled += count
-        return count
-
-    def contents(self) -> bytearray:
-        """The filled bytes, as a body for botocore."""
-        if not self.full:
-            self._view.release()
-            del self._data[self.filled :]
-            self._view = memoryview(self._data)
-        return self._data
-
-    def clear(self) -> None:
-        self.filled = 0
-
-    def release(self) -> None:
-        """Give the memory back; the buffer is empty afterwards."""
-        self._reallocate(0)
-
-    def _reallocate(self, capacity: int) -> None:
-        self._view.release()
-        self._data = bytearray(capacity)
-        self._view = memoryview(self._data)
-        self.filled = 0
 
 
 class S3MultipartWriter(io.BufferedIOBase):
@@ -110,6 +61,9 @@ class S3MultipartWriter(io.BufferedIOBase):
             compared with what it reports, and so is the object's; ``"md5"``: also each
             part's MD5 (Content-MD5) and the object's MD5-based ETag; ``"none"``: only
             botocore's own defaults.
+        max_concurrency: Parts uploading at once. 1 (the default) uploads each part before
+            ``write()`` returns; N > 1 uploads up to N parts from a thread pool while
+            ``write()`` fills the next buffer, in at most N + 1 parts of memory.
         on_ready: ``on_ready(upload_id)``, once the multipart upload is created.
         on_drained: ``on_drained(part_number, nbytes)``, as each part is stored.
         on_error: ``on_error(exc)``, when a request failed for good (already aborted).
@@ -133,6 +87,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         max_attempts: int = 3,
         extra_args: Mapping[str, Any] | None = None,
         checksum: str = "crc32",
+        max_concurrency: int = 1,
         on_ready: Callable[[str], object] | None = None,
         on_drained: Callable[[int, int], object] | None = None,
         on_error: Callable[[BaseException], object] | None = None,
@@ -145,6 +100,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         if expected_size is not None:
             _check_int("expected_size", expected_size, 0, None, "0 or more")
         _check_int("max_attempts", max_attempts, 1, None, "1 or more")
+        _check_int("max_concurrency", max_concurrency, 1, 64, "1 to 64")
         if not isinstance(checksum, str):
             raise TypeError(f"checksum must be a str, not {type(checksum).__name__}")
         if extra_args is not None and not isinstance(extra_args, Mapping):
@@ -169,6 +125,9 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._on_error = on_error
         self._on_end = on_end
         self._buffer = PartBuffer()
+        self._concurrency = max_concurrency
+        self._pipeline: PartPipeline | None = None
+        self._submitted = 0
         self._position = 0
         self._upload_id: str | None = None
         self._parts: list[CompletedPartTypeDef] = []
@@ -264,6 +223,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             else:
                 if self._buffer.filled:
                     self._send_part()
+                self._land(all_parts=True)
                 self._result = self._requests.complete(self._upload_id, self._parts)
         self._end("completed")
         if self._on_end is not None:
@@ -307,6 +267,7 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     def _take(self, data: memoryview) -> None:
         with self._abort_on_failure():
+            self._land()
             while data:
                 if self._buffer.filled == 0:
                     self._start_part()
@@ -317,7 +278,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                     self._send_part()
 
     def _start_part(self) -> None:
-        number = len(self._parts) + 1
+        number = self._submitted + 1
         if number > self._schedule.max_parts:
             raise UploadError(
                 f"{self.name}: the stream needs part {number} but S3 allows "
@@ -333,14 +294,31 @@ class S3MultipartWriter(io.BufferedIOBase):
     def _send_part(self) -> None:
         if self._upload_id is None:
             self._upload_id = self._requests.create()
+            if self._concurrency > 1:
+                self._pipeline = PartPipeline(self._requests, self._concurrency)
             if self._on_ready is not None:
                 self._on_ready(self._upload_id)
-        number = len(self._parts) + 1
-        nbytes = self._buffer.filled
-        self._parts.append(
-            self._requests.upload_part(self._upload_id, number, self._buffer.contents())
-        )
-        self._buffer.clear()
+        self._submitted += 1
+        if self._pipeline is None:
+            nbytes = self._buffer.filled
+            part = self._requests.upload_part(
+                self._upload_id, self._submitted, self._buffer.contents()
+            )
+            self._buffer.clear()
+            self._stored(self._submitted, nbytes, part)
+        else:
+            self._land()  # waits while max_concurrency parts are in flight
+            self._pipeline.submit(self._upload_id, self._submitted, self._buffer)
+            self._buffer = self._pipeline.free_buffer()
+
+    def _land(self, *, all_parts: bool = False) -> None:
+        """Take back the parts the pipeline has stored (all of them, or enough to go on)."""
+        if self._pipeline is not None:
+            for number, nbytes, part in self._pipeline.landed(all_parts=all_parts):
+                self._stored(number, nbytes, part)
+
+    def _stored(self, number: int, nbytes: int, part: CompletedPartTypeDef) -> None:
+        self._parts.append(part)
         if self._on_drained is not None:
             self._on_drained(number, nbytes)
 
@@ -358,6 +336,8 @@ class S3MultipartWriter(io.BufferedIOBase):
     def _abandon(self, cause: BaseException | None) -> None:
         """Abort after ``cause`` (None: the caller asked), then tell the callbacks."""
         abort_failure: UploadError | None = None
+        if self._pipeline is not None:
+            self._pipeline.cancel()  # no part may land after the abort
         if self._upload_id is not None:
             try:
                 self._requests.abort(self._upload_id)
@@ -377,6 +357,8 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     def _end(self, how: str) -> None:
         self._ending = how
+        if self._pipeline is not None:
+            self._pipeline.close()
         self._buffer.release()
         super().close()
 

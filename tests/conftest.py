@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+import cloudpipe
 from tests.faultproxy import FaultProxy
 from tests.servers import (
     ACCESS_KEY,
@@ -41,16 +42,43 @@ def server(request: pytest.FixtureRequest) -> Iterator[S3Server]:
         yield running
 
 
+CONCURRENCY = [int(n) for n in os.environ.get("CLOUDPIPE_CONCURRENCY", "1,3").split(",")]
+
+
+@pytest.fixture(params=CONCURRENCY, ids=lambda n: f"concurrency{n}")
+def concurrency(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Runs a test once per max_concurrency, as the default of every writer it makes.
+
+    Modules that exercise the writer's behaviour opt in with
+    ``pytestmark = pytest.mark.usefixtures("concurrency")``.
+    """
+    defaults = cloudpipe.S3MultipartWriter.__init__.__kwdefaults__
+    assert defaults is not None
+    monkeypatch.setitem(defaults, "max_concurrency", request.param)
+    return int(request.param)
+
+
 @pytest.fixture(scope="session")
 def s3(server: S3Server) -> Any:
     return server.client()
 
 
 @pytest.fixture
-def bucket(s3: Any) -> str:
+def bucket(s3: Any) -> Iterator[str]:
+    """A new bucket for one test, emptied and deleted afterwards (servers run out of room)."""
     name = f"cp-{os.getpid()}-{next(_bucket_numbers)}"
     s3.create_bucket(Bucket=name)
-    return name
+    yield name
+    remove_bucket(s3, name)
+
+
+def remove_bucket(s3: Any, name: str) -> None:
+    for upload in pending_uploads(s3, name):
+        s3.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
+    versions = s3.list_object_versions(Bucket=name)
+    for entry in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+        s3.delete_object(Bucket=name, Key=entry["Key"], VersionId=entry["VersionId"])
+    s3.delete_bucket(Bucket=name)
 
 
 @pytest.fixture

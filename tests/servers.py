@@ -175,6 +175,7 @@ class SeaweedFS(S3Server):
             "-webdav=false",
             "-admin.ui=false",
             "-s3.autoCreateBucket=false",  # AWS answers NoSuchBucket; so must this
+            "-volume.max=2000",  # each bucket takes volumes of its own; the suite makes many
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             f"-s3.localSocket={self.workdir / 's3.sock'}",

@@ -22,6 +22,8 @@ KEY = "precious.bin"
 ORIGINAL = b"yesterday's backup, which must survive" * 1000
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "bad-input.md"
 
+pytestmark = pytest.mark.usefixtures("concurrency")
+
 
 @pytest.fixture
 def original(s3: Any, bucket: str) -> bytes:
@@ -155,6 +157,7 @@ def test_writing_after_a_failure(
     writer = cloudpipe.S3MultipartWriter(bucket, KEY, client=proxied, part_size=PART)
     with pytest.raises(cloudpipe.UploadError):
         writer.write(b"f" * PART)
+        writer.close()
     with raises_one_line(
         ValueError, r"closed writer .* \(aborted after UploadError: .*AccessDenied"
     ):
@@ -178,6 +181,7 @@ def test_callback_that_raises(s3: Any, bucket: str, original: bytes) -> None:
     writer = cloudpipe.S3MultipartWriter(bucket, KEY, client=s3, part_size=PART, on_drained=drained)
     with raises_one_line(RuntimeError, "progress display crashed"):
         writer.write(b"c" * (PART + 1))
+        writer.close()
     assert writer.closed
     assert_intact(s3, bucket)
 

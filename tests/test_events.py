@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 import cloudpipe
 from tests.conftest import PART, assert_no_trace, object_exists
 from tests.faultproxy import FaultProxy
+
+pytestmark = pytest.mark.usefixtures("concurrency")
 
 
 def recorder() -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
@@ -22,19 +25,29 @@ def recorder() -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
     return events, callbacks
 
 
+def kinds(events: list[tuple[Any, ...]]) -> str:
+    return " ".join(event[0] for event in events)
+
+
+ORDER = re.compile(r"(ready( drained)* )?(error )?end")
+"""The order the SPEC promises, whatever the concurrency."""
+
+
 def test_multipart_events_in_order(s3: Any, bucket: str) -> None:
     events, callbacks = recorder()
     with cloudpipe.S3MultipartWriter(bucket, "k", client=s3, part_size=PART, **callbacks) as writer:
         writer.write(b"x" * (2 * PART + 100))
-        assert events == [
-            ("ready", writer.upload_id),
-            ("drained", 1, PART),
-            ("drained", 2, PART),
-        ]
-    assert events[3:] == [("drained", 3, 100), ("end", True)]
+    assert events == [
+        ("ready", writer.upload_id),
+        ("drained", 1, PART),
+        ("drained", 2, PART),
+        ("drained", 3, 100),
+        ("end", True),
+    ]
     assert writer.upload_id is not None
 
 
+@pytest.mark.parametrize("concurrency", [1], indirect=True)
 def test_part_is_stored_before_write_returns(s3: Any, bucket: str) -> None:
     events, callbacks = recorder()
     writer = cloudpipe.S3MultipartWriter(bucket, "k", client=s3, part_size=PART, **callbacks)
@@ -60,7 +73,8 @@ def test_abort_fires_on_end_false_only(s3: Any, bucket: str) -> None:
     writer.write(b"x" * (PART + 1))
     writer.abort()
     writer.abort()
-    assert [e[0] for e in events] == ["ready", "drained", "end"]
+    assert ORDER.fullmatch(kinds(events))
+    assert kinds(events) in ("ready drained end", "ready end")  # a part in flight is not drained
     assert events[-1] == ("end", False)
 
 
@@ -72,9 +86,11 @@ def test_failure_fires_error_then_end(
     writer = cloudpipe.S3MultipartWriter(bucket, "k", client=proxied, part_size=PART, **callbacks)
     with pytest.raises(cloudpipe.UploadError) as caught:
         writer.write(b"x" * (2 * PART))
-    assert [e[0] for e in events] == ["ready", "drained", "error", "end"]
-    assert events[2] == ("error", caught.value)
-    assert events[3] == ("end", False)
+        writer.close()  # with max_concurrency > 1 the failure surfaces here
+    assert ORDER.fullmatch(kinds(events))
+    assert kinds(events).endswith("error end")
+    assert events[-2] == ("error", caught.value)
+    assert events[-1] == ("end", False)
     assert_no_trace(s3, bucket, "k")
 
 
@@ -89,6 +105,7 @@ def test_callback_that_raises_aborts_and_propagates(s3: Any, bucket: str, failin
     writer = cloudpipe.S3MultipartWriter(bucket, "k", client=s3, part_size=PART, **callbacks)
     with pytest.raises(RuntimeError, match=f"{failing} failed"):
         writer.write(b"x" * (PART + 1))
+        writer.close()
     assert writer.closed
     assert events[-1] == ("end", False)
     assert [e for e in events if e[0] == "error"] == []  # on_error is for failed requests

@@ -20,6 +20,8 @@ OBJECT_ARGS = {
     "ContentLanguage": "en",
 }
 
+pytestmark = pytest.mark.usefixtures("concurrency")
+
 
 @pytest.mark.parametrize("size", [0, 100, 2 * PART + 1], ids=["empty", "single-put", "multipart"])
 def test_object_arguments_arrive(s3: Any, bucket: str, size: int) -> None:

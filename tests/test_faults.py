@@ -26,6 +26,8 @@ COMMAND = [str(Path(sys.executable).with_name("cloudpipe"))]
 COMPLETE = {"method": "POST", "path_contains": "uploadId="}
 PART_2 = {"method": "PUT", "path_contains": "partNumber=2"}
 
+pytestmark = pytest.mark.usefixtures("concurrency")
+
 
 def stream(client: Any, bucket: str, key: str = "k", **kwargs: Any) -> cloudpipe.S3MultipartWriter:
     with cloudpipe.S3MultipartWriter(bucket, key, client=client, part_size=PART, **kwargs) as w:

@@ -10,6 +10,8 @@ import cloudpipe
 from tests.conftest import PART, read_object
 from tests.servers import make_client
 
+pytestmark = pytest.mark.usefixtures("concurrency")
+
 
 def test_text_mode_round_trip(s3: Any, bucket: str) -> None:
     rows = [f"{i},ünïcode,{i * 2}\n" for i in range(400_000)]

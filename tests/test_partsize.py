@@ -13,6 +13,8 @@ from tests.conftest import PART, assert_no_trace
 
 TiB = 2**40
 
+pytestmark = pytest.mark.usefixtures("concurrency")
+
 
 def test_default_schedule_reaches_past_5_tib_in_10000_parts() -> None:
     schedule = PartSizeSchedule.choose(8 * MiB, None)

@@ -14,8 +14,12 @@ import tarfile
 import zipfile
 from typing import Any
 
+import pytest
+
 import cloudpipe
 from tests.conftest import PART, read_object
+
+pytestmark = pytest.mark.usefixtures("concurrency")
 
 
 def test_copyfileobj_from_a_real_pipe(s3: Any, bucket: str) -> None:

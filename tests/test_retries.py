@@ -14,6 +14,8 @@ from tests.faultproxy import FaultProxy, Rule
 
 DATA = random.Random(11).randbytes(2 * PART + 1000)
 
+pytestmark = pytest.mark.usefixtures("concurrency")
+
 
 def upload(client: Any, bucket: str, key: str = "k", **kwargs: Any) -> cloudpipe.S3MultipartWriter:
     with cloudpipe.S3MultipartWriter(bucket, key, client=client, part_size=PART, **kwargs) as w:

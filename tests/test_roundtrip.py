@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 import cloudpipe
 from tests.conftest import PART, pending_uploads, read_object
 
+pytestmark = pytest.mark.usefixtures("concurrency")
+
 
 def payload(size: int, seed: int = 0) -> bytes:
     return random.Random(seed).randbytes(size)

@@ -1,0 +1,88 @@
+"""PartPipeline: with ``max_concurrency`` above 1, parts upload on a thread pool while the
+caller fills the next one.
+
+At most ``workers`` parts are in flight; the caller waits (back-pressure) before filling
+another buffer when all are busy, so memory stays at ``workers + 1`` buffers, reused. Parts
+are reported back in part order, on the caller's thread, so the writer's events keep their
+order; the first failure among the finished parts is raised there too.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cloudpipe.buffer import PartBuffer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+    from cloudpipe.s3 import ObjectRequests
+
+
+@dataclass
+class _Flight:
+    number: int
+    nbytes: int
+    buffer: PartBuffer
+    future: Future[CompletedPartTypeDef]
+
+
+class PartPipeline:
+    """Parts in flight on a thread pool, taken back in part order."""
+
+    def __init__(self, requests: ObjectRequests, workers: int) -> None:
+        self._requests = requests
+        self._workers = workers
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="cloudpipe-part")
+        self._flying: deque[_Flight] = deque()
+        self._spare: list[PartBuffer] = []
+
+    def submit(self, upload_id: str, number: int, buffer: PartBuffer) -> None:
+        """Start uploading ``buffer`` as part ``number``; it is not touched until it lands."""
+        future = self._pool.submit(self._requests.upload_part, upload_id, number, buffer.contents())
+        self._flying.append(_Flight(number, buffer.filled, buffer, future))
+
+    def landed(self, *, all_parts: bool = False) -> Iterator[tuple[int, int, CompletedPartTypeDef]]:
+        """``(number, nbytes, part)`` of the parts stored, in part order.
+
+        Yields those already done; then waits for the oldest while all workers are busy
+        (or, with ``all_parts``, until none is left in flight). Raises the first failure.
+        """
+        self._raise_first_failure()
+        while self._flying:
+            head = self._flying[0]
+            busy = len(self._flying) >= self._workers
+            if not (head.future.done() or busy or all_parts):
+                return
+            part = head.future.result()  # the UploadError of a failed part, in part order
+            self._flying.popleft()
+            head.buffer.clear()
+            self._spare.append(head.buffer)
+            yield head.number, head.nbytes, part
+            self._raise_first_failure()
+
+    def free_buffer(self) -> PartBuffer:
+        """A buffer to fill next: a landed one, or a new one while fewer exist."""
+        return self._spare.pop() if self._spare else PartBuffer()
+
+    def cancel(self) -> None:
+        """Drop the parts not started, wait for those running, and stop the threads."""
+        for flight in self._flying:
+            flight.future.cancel()
+        wait([flight.future for flight in self._flying])
+        self._flying.clear()
+        self.close()
+
+    def close(self) -> None:
+        self._spare.clear()
+        self._pool.shutdown(wait=True)
+
+    def _raise_first_failure(self) -> None:
+        for flight in self._flying:
+            if flight.future.done() and flight.future.exception() is not None:
+                flight.future.result()
