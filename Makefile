@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-ceph lint docs peak-rss clean
+.PHONY: demo test test-ceph lint docs bench peak-rss clean
 
 $(VENV)/.test: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,8 +45,23 @@ $(VENV)/.docs: $(VENV)/.test
 docs: $(VENV)/.docs
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
+$(VENV)/.bench: $(VENV)/.test
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $@
+
+# s3fs pins aiobotocore and botocore, so it gets a virtual environment of its own.
+.venv-s3fs/.installed:
+	$(PYTHON) -m venv .venv-s3fs
+	.venv-s3fs/bin/python -m pip install --quiet s3fs
+	touch $@
+
+# cloudpipe against raw boto3, smart_open, s3fs and upload_fileobj: a table on stdout, and
+# docs/benchmarks.md, .png and .json (about 15 minutes on 2 cores).
+bench: $(VENV)/.bench .venv-s3fs/.installed
+	$(PY) -m benchmarks.compare --flat-mib 8192
+
 peak-rss: $(VENV)/.test
 	$(PY) -m benchmarks.peak_rss
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-s3fs build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -49,6 +49,7 @@ class PartBuffer:
 
     def _reallocate(self, capacity: int) -> None:
         self._view.release()
+        self._data = bytearray()  # free the old buffer before the new one exists
         self._data = bytearray(capacity)
         self._view = memoryview(self._data)
         self.filled = 0

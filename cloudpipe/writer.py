@@ -50,8 +50,8 @@ class S3MultipartWriter(io.BufferedIOBase):
         key: The object's key, at most 1,024 bytes in UTF-8.
         client: A boto3 S3 client. By default ``boto3.client("s3")`` with botocore's own
             retries off, so that ``max_attempts`` counts every request.
-        part_size: Bytes per part, 5 MiB to 5 GiB. It doubles every 1,000 parts, so that a
-            stream of unknown length can reach 7.8 TiB with the default 8 MiB.
+        part_size: Bytes per part, 5 MiB to 5 GiB. After 1,250 parts it doubles every 1,000
+            parts, so that a stream of unknown length can reach 6.8 TiB with the default 8 MiB.
         expected_size: The total, when known: fixes the part size up front, at least
             ``expected_size / 10,000``.
         max_attempts: Tries per request, the first included.
@@ -266,7 +266,7 @@ class S3MultipartWriter(io.BufferedIOBase):
     # -- parts -----------------------------------------------------------------------------
 
     def _take(self, data: memoryview) -> None:
-        with self._abort_on_failure():
+        try:
             self._land()
             while data:
                 if self._buffer.filled == 0:
@@ -276,6 +276,9 @@ class S3MultipartWriter(io.BufferedIOBase):
                 data = data[taken:]
                 if self._buffer.full:
                     self._send_part()
+        except BaseException as error:
+            self._abandon_once(error)
+            raise
 
     def _start_part(self) -> None:
         number = self._submitted + 1
@@ -329,9 +332,12 @@ class S3MultipartWriter(io.BufferedIOBase):
         try:
             yield
         except BaseException as error:
-            if not self.closed:  # a callback may have aborted already
-                self._abandon(error)
+            self._abandon_once(error)
             raise
+
+    def _abandon_once(self, error: BaseException) -> None:
+        if not self.closed:  # a callback may have aborted already
+            self._abandon(error)
 
     def _abandon(self, cause: BaseException | None) -> None:
         """Abort after ``cause`` (None: the caller asked), then tell the callbacks."""

@@ -19,14 +19,17 @@ pytestmark = pytest.mark.usefixtures("concurrency")
 def test_default_schedule_reaches_past_5_tib_in_10000_parts() -> None:
     schedule = PartSizeSchedule.choose(8 * MiB, None)
     assert schedule.capacity() >= 5 * TiB
-    assert schedule.capacity() == 8 * MiB * 1000 * (2**10 - 1)  # 7.8 TiB
+    assert schedule.capacity() == 8 * MiB * (1250 + 1000 * (2**9 - 2) + 750 * 2**9)  # 6.8 TiB
     assert schedule.max_parts == 10_000
 
 
-def test_memory_stays_at_part_size_for_the_first_1000_parts() -> None:
+def test_memory_stays_at_part_size_for_the_first_1250_parts() -> None:
+    """An 8 GiB stream (1,024 parts of 8 MiB) keeps the memory of a 1 GiB one."""
     schedule = PartSizeSchedule.choose(8 * MiB, None)
-    assert {schedule.size_of(n) for n in range(1, 1001)} == {8 * MiB}
-    assert schedule.size_of(1001) == 16 * MiB
+    assert {schedule.size_of(n) for n in range(1, 1251)} == {8 * MiB}
+    assert schedule.size_of(1251) == 16 * MiB
+    assert schedule.size_of(2250) == 16 * MiB
+    assert schedule.size_of(2251) == 32 * MiB
     assert schedule.size_of(10_000) == 4 * GiB
     sizes = [schedule.size_of(n) for n in range(1, 10_001)]
     assert sizes == sorted(sizes)

@@ -1,0 +1,241 @@
+"""One contender streaming one object, measured from inside its own process.
+
+    python benchmarks/contenders.py NAME ENDPOINT BUCKET KEY SIZE PART_SIZE
+
+Prints one JSON line: wall and CPU seconds of the stream, peak RSS over the baseline taken
+after imports, the client and one warm-up request, and the requests the client sent. The
+producer writes 64 KiB chunks cut from a 16 MiB block of random bytes; upload_fileobj, which
+reads instead of being written to, reads them from a pipe filled by a separate process.
+
+Self-contained (standard library plus the contender's own package) so that it also runs in
+s3fs's separate virtual environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+CHUNK = 64 * 1024
+POOL = os.urandom(16 * 2**20)
+PRODUCER = (
+    "import os, sys\n"
+    "pool = os.urandom(16 * 2**20); out = sys.stdout.buffer; size = {size}; sent = 0\n"
+    "while sent < size:\n"
+    "    n = min({chunk}, size - sent); start = sent % len(pool)\n"
+    "    out.write(pool[start:start + n] if start + n <= len(pool) else pool[:n]); sent += n\n"
+)
+
+
+def chunks(size: int) -> Iterator[memoryview]:
+    view = memoryview(POOL)
+    sent = 0
+    while sent < size:
+        n = min(CHUNK, size - sent)
+        start = sent % len(POOL)
+        yield view[start : start + n] if start + n <= len(POOL) else view[:n]
+        sent += n
+
+
+def status(field: str) -> int:
+    with open("/proc/self/status") as lines:
+        for line in lines:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def boto3_client(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+
+
+def counted(client: Any) -> list[int]:
+    sent = [0]
+
+    def count(**kwargs: Any) -> None:
+        sent[0] += 1
+
+    client.meta.events.register("before-send.s3", count)
+    return sent
+
+
+def raw(
+    endpoint: str, bucket: str, key: str, size: int, part: int
+) -> tuple[Callable[[], None], list[int]]:
+    """The floor: one buffer, plain create / upload_part(ContentLength) / complete calls."""
+    client = boto3_client(endpoint)
+    client.head_bucket(Bucket=bucket)
+    sent = counted(client)
+
+    def run() -> None:
+        buffer = bytearray(part)
+        view = memoryview(buffer)
+        upload = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        parts: list[dict[str, Any]] = []
+        filled = 0
+
+        def send(body: bytes | bytearray) -> None:
+            number = len(parts) + 1
+            answer = client.upload_part(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload,
+                PartNumber=number,
+                Body=body,
+                ContentLength=len(body),
+            )
+            parts.append({"ETag": answer["ETag"], "PartNumber": number})
+
+        for chunk in chunks(size):
+            view[filled : filled + len(chunk)] = chunk
+            filled += len(chunk)
+            if filled == part:
+                send(buffer)
+                filled = 0
+        if filled:
+            send(bytes(view[:filled]))
+        client.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
+        )
+
+    return run, sent
+
+
+def cloudpipe_writer(
+    concurrency: int, checksum: str = "crc32"
+) -> Callable[..., tuple[Callable[[], None], list[int]]]:
+    def prepare(endpoint: str, bucket: str, key: str, size: int, part: int) -> Any:
+        import cloudpipe
+
+        client = boto3_client(endpoint)
+        client.head_bucket(Bucket=bucket)
+        sent = counted(client)
+
+        def run() -> None:
+            with cloudpipe.S3MultipartWriter(
+                bucket,
+                key,
+                client=client,
+                part_size=part,
+                max_concurrency=concurrency,
+                checksum=checksum,
+            ) as writer:
+                for chunk in chunks(size):
+                    writer.write(chunk)
+
+        return run, sent
+
+    return prepare
+
+
+def smart_open_writer(endpoint: str, bucket: str, key: str, size: int, part: int) -> Any:
+    import smart_open
+
+    client = boto3_client(endpoint)
+    client.head_bucket(Bucket=bucket)
+    sent = counted(client)
+
+    def run() -> None:
+        params = {"client": client, "min_part_size": part}
+        with smart_open.open(f"s3://{bucket}/{key}", "wb", transport_params=params) as out:
+            for chunk in chunks(size):
+                out.write(chunk)
+
+    return run, sent
+
+
+def s3fs_writer(endpoint: str, bucket: str, key: str, size: int, part: int) -> Any:
+    import s3fs
+
+    fs = s3fs.S3FileSystem(
+        key="testing",
+        secret="testing",
+        client_kwargs={"endpoint_url": endpoint, "region_name": "us-east-1"},
+    )
+    fs.ls(bucket)
+    sent = counted(fs.s3)
+
+    def run() -> None:
+        with fs.open(f"{bucket}/{key}", "wb", block_size=part) as out:
+            for chunk in chunks(size):
+                out.write(chunk)
+
+    return run, sent
+
+
+def upload_fileobj(endpoint: str, bucket: str, key: str, size: int, part: int) -> Any:
+    from boto3.s3.transfer import TransferConfig
+
+    client = boto3_client(endpoint)
+    client.head_bucket(Bucket=bucket)
+    sent = counted(client)
+
+    def run() -> None:
+        producer = subprocess.Popen(
+            [sys.executable, "-c", PRODUCER.format(size=size, chunk=CHUNK)],
+            stdout=subprocess.PIPE,
+        )
+        assert producer.stdout is not None
+        client.upload_fileobj(producer.stdout, bucket, key, Config=TransferConfig())
+        producer.stdout.close()
+        if producer.wait() != 0:
+            raise RuntimeError("the producer failed")
+
+    return run, sent
+
+
+CONTENDERS: dict[str, Callable[..., Any]] = {
+    "raw": raw,
+    "cloudpipe": cloudpipe_writer(1),
+    "cloudpipe-c2": cloudpipe_writer(2),
+    "cloudpipe-c4": cloudpipe_writer(4),
+    "cloudpipe-md5": cloudpipe_writer(1, "md5"),
+    "cloudpipe-none": cloudpipe_writer(1, "none"),
+    "smart_open": smart_open_writer,
+    "s3fs": s3fs_writer,
+    "upload_fileobj": upload_fileobj,
+}
+
+
+def main() -> None:
+    name, endpoint, bucket, key = sys.argv[1:5]
+    size, part = int(sys.argv[5]), int(sys.argv[6])
+    run, sent = CONTENDERS[name](endpoint, bucket, key, size, part)
+    with open("/proc/self/clear_refs", "w") as marks:
+        marks.write("5")
+    baseline = status("VmRSS")
+    requests_before = sent[0]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    run()
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+    print(
+        json.dumps(
+            {
+                "wall": wall,
+                "cpu": cpu,
+                "peak_rss": status("VmHWM") - baseline,
+                "requests": sent[0] - requests_before,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
