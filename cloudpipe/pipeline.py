@@ -41,11 +41,17 @@ class PartPipeline:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="cloudpipe-part")
         self._flying: deque[_Flight] = deque()
         self._spare: list[PartBuffer] = []
+        self._news = False  # a part finished since landed() last looked
 
     def submit(self, upload_id: str, number: int, buffer: PartBuffer) -> None:
         """Start uploading ``buffer`` as part ``number``; it is not touched until it lands."""
         future = self._pool.submit(self._requests.upload_part, upload_id, number, buffer.contents())
+        future.add_done_callback(self._finished)
         self._flying.append(_Flight(number, buffer.filled, buffer, future))
+
+    def due(self, *, all_parts: bool = False) -> bool:
+        """Whether landed() has anything to do: cheap enough to ask on every write."""
+        return all_parts or self._news or len(self._flying) >= self._workers
 
     def landed(self, *, all_parts: bool = False) -> Iterator[tuple[int, int, CompletedPartTypeDef]]:
         """``(number, nbytes, part)`` of the parts stored, in part order.
@@ -53,6 +59,7 @@ class PartPipeline:
         Yields those already done; then waits for the oldest while all workers are busy
         (or, with ``all_parts``, until none is left in flight). Raises the first failure.
         """
+        self._news = False
         self._raise_first_failure()
         while self._flying:
             head = self._flying[0]
@@ -81,6 +88,9 @@ class PartPipeline:
     def close(self) -> None:
         self._spare.clear()
         self._pool.shutdown(wait=True)
+
+    def _finished(self, future: Future[CompletedPartTypeDef]) -> None:
+        self._news = True  # runs on a worker thread; landed() reads it on the caller's
 
     def _raise_first_failure(self) -> None:
         for flight in self._flying:

@@ -316,7 +316,7 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     def _land(self, *, all_parts: bool = False) -> None:
         """Take back the parts the pipeline has stored (all of them, or enough to go on)."""
-        if self._pipeline is not None:
+        if self._pipeline is not None and self._pipeline.due(all_parts=all_parts):
             for number, nbytes, part in self._pipeline.landed(all_parts=all_parts):
                 self._stored(number, nbytes, part)
 
