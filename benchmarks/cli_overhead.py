@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.servers import ACCESS_KEY, REGION, SECRET_KEY, SeaweedFS
+from tests.servers import SeaweedFS
 
 MiB = 2**20
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,14 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     with SeaweedFS() as server:
         server.client().create_bucket(Bucket="bench")
-        env = dict(
-            os.environ,
-            AWS_ENDPOINT_URL=server.endpoint_url,
-            AWS_ACCESS_KEY_ID=ACCESS_KEY,
-            AWS_SECRET_ACCESS_KEY=SECRET_KEY,
-            AWS_DEFAULT_REGION=REGION,
-            AWS_EC2_METADATA_DISABLED="true",
-        )
+        env = server.environment()
         figures: dict[str, list[tuple[float, float]]] = {name: [] for name in CONTENDERS}
         for round_number in range(args.rounds):
             for name, template in CONTENDERS.items():

@@ -278,8 +278,11 @@ class ObjectRequests:
     def _integrity_error(
         self, what: str, problem: str, upload_id: str | None, part_number: int | None
     ) -> UploadError:
+        return self._error(f"{what} failed its integrity check: {problem}", upload_id, part_number)
+
+    def _error(self, message: str, upload_id: str | None, part_number: int | None) -> UploadError:
         return UploadError(
-            f"{self.url}: {what} failed its integrity check: {problem}",
+            f"{self.url}: {message}",
             bucket=self.bucket,
             key=self.key,
             upload_id=upload_id,
@@ -301,13 +304,8 @@ class ObjectRequests:
             except (ClientError, BotoCoreError) as error:
                 if attempt >= self.max_attempts or not is_retryable(error):
                     tries = f" after {attempt} attempts" if attempt > 1 else ""
-                    raise UploadError(
-                        f"{self.url}: {what} failed{tries}: {describe(error)}",
-                        bucket=self.bucket,
-                        key=self.key,
-                        upload_id=upload_id,
-                        part_number=part_number,
-                    ) from error
+                    message = f"{what} failed{tries}: {describe(error)}"
+                    raise self._error(message, upload_id, part_number) from error
             time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))))
             attempt += 1
 

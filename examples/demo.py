@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import ACCESS_KEY, REGION, SECRET_KEY, SeaweedFS  # noqa: E402
+from tests.servers import SeaweedFS  # noqa: E402
 
 MiB = 2**20
 SKIP = {
@@ -91,14 +91,7 @@ def main() -> int:
 
         url = "s3://demo/backup.tar.gz"
         say(f"tar czf - project/ access.log | cloudpipe {url} --progress")
-        env = dict(
-            os.environ,
-            AWS_ENDPOINT_URL=server.endpoint_url,
-            AWS_ACCESS_KEY_ID=ACCESS_KEY,
-            AWS_SECRET_ACCESS_KEY=SECRET_KEY,
-            AWS_DEFAULT_REGION=REGION,
-            AWS_EC2_METADATA_DISABLED="true",
-        )
+        env = server.environment()
         (work / "project").symlink_to(ROOT)
         started = time.monotonic()
         tar = subprocess.Popen(

@@ -111,6 +111,18 @@ def aws_env(endpoint_url: str | None, tmp_path: Path, credentials: bool = True) 
     return env
 
 
+def stream(
+    client: Any, bucket: str, data: bytes, key: str = "k", **writer_args: Any
+) -> cloudpipe.S3MultipartWriter:
+    """Write ``data`` in 1 MiB writes through a writer with 5 MiB parts, and close it."""
+    with cloudpipe.S3MultipartWriter(
+        bucket, key, client=client, part_size=PART, **writer_args
+    ) as writer:
+        for start in range(0, len(data), 1 << 20):
+            writer.write(data[start : start + (1 << 20)])
+    return writer
+
+
 def read_object(s3: Any, bucket: str, key: str) -> bytes:
     return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 

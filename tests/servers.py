@@ -77,6 +77,17 @@ class S3Server:
     def client(self, **config: Any) -> Any:
         return make_client(self.endpoint_url, **config)
 
+    def environment(self) -> dict[str, str]:
+        """This process's environment, pointing a child's boto3 at this server."""
+        return dict(
+            os.environ,
+            AWS_ENDPOINT_URL=self.endpoint_url,
+            AWS_ACCESS_KEY_ID=ACCESS_KEY,
+            AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+            AWS_DEFAULT_REGION=REGION,
+            AWS_EC2_METADATA_DISABLED="true",
+        )
+
     def command(self) -> list[str]:
         raise NotImplementedError
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import cloudpipe
-from tests.conftest import PART, assert_no_trace, aws_env, pending_uploads, read_object
+from tests.conftest import PART, assert_no_trace, aws_env, pending_uploads, read_object, stream
 from tests.faultproxy import FaultProxy, Rule
 from tests.servers import make_client
 
@@ -29,13 +29,6 @@ PART_2 = {"method": "PUT", "path_contains": "partNumber=2"}
 pytestmark = pytest.mark.usefixtures("concurrency")
 
 
-def stream(client: Any, bucket: str, key: str = "k", **kwargs: Any) -> cloudpipe.S3MultipartWriter:
-    with cloudpipe.S3MultipartWriter(bucket, key, client=client, part_size=PART, **kwargs) as w:
-        for start in range(0, len(DATA), 1 << 20):
-            w.write(DATA[start : start + (1 << 20)])
-    return w
-
-
 def error_document(code: str) -> bytes:
     return f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
 
@@ -44,7 +37,7 @@ def test_reset_mid_upload_part_is_retried(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
 ) -> None:
     proxy.add(Rule("reset", after_bytes=PART // 2, **PART_2))  # type: ignore[arg-type]
-    stream(proxied, bucket)
+    stream(proxied, bucket, DATA)
     assert read_object(s3, bucket, "k") == DATA
     assert [e.action for e in proxy.requests(**PART_2)] == ["reset", "forward"]
 
@@ -54,7 +47,7 @@ def test_lost_complete_answer_is_retried(
 ) -> None:
     proxy.add(Rule("drop_response", **COMPLETE))  # type: ignore[arg-type]
     ends: list[bool] = []
-    writer = stream(proxied, bucket, on_end=ends.append)
+    writer = stream(proxied, bucket, DATA, on_end=ends.append)
     assert read_object(s3, bucket, "k") == DATA
     assert ends == [True]
     assert writer.etag == s3.head_object(Bucket=bucket, Key="k")["ETag"]
@@ -67,7 +60,7 @@ def test_lost_complete_answer_then_no_such_upload_is_a_success(
     proxy.add(Rule("drop_response", **COMPLETE))  # type: ignore[arg-type]
     proxy.add(Rule("respond", status=404, body=error_document("NoSuchUpload"), **COMPLETE))  # type: ignore[arg-type]
     ends: list[bool] = []
-    writer = stream(proxied, bucket, on_end=ends.append)
+    writer = stream(proxied, bucket, DATA, on_end=ends.append)
     assert read_object(s3, bucket, "k") == DATA
     assert ends == [True]
     assert writer.etag == s3.head_object(Bucket=bucket, Key="k")["ETag"]
@@ -77,7 +70,7 @@ def test_lost_complete_answer_then_no_such_upload_is_a_success(
 def test_read_stall_is_retried(s3: Any, bucket: str, proxy: FaultProxy) -> None:
     client = make_client(proxy.endpoint_url, read_timeout=1, connect_timeout=1)
     proxy.add(Rule("stall", seconds=2.5, **PART_2))  # type: ignore[arg-type]
-    stream(client, bucket)
+    stream(client, bucket, DATA)
     assert read_object(s3, bucket, "k") == DATA
     assert [e.action for e in proxy.requests(**PART_2)] == ["stall", "forward"]
 
@@ -86,7 +79,7 @@ def test_error_inside_a_200_complete_is_retried(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
 ) -> None:
     proxy.add(Rule("respond", status=200, body=error_document("InternalError"), **COMPLETE))  # type: ignore[arg-type]
-    stream(proxied, bucket)
+    stream(proxied, bucket, DATA)
     assert read_object(s3, bucket, "k") == DATA
     assert [e.action for e in proxy.requests(**COMPLETE)] == ["respond", "forward"]
 
@@ -97,7 +90,7 @@ def test_error_inside_every_200_complete_fails_cleanly(
     body = error_document("InternalError")
     proxy.add(Rule("respond", status=200, body=body, times=10, **COMPLETE))  # type: ignore[arg-type]
     with pytest.raises(cloudpipe.UploadError, match="CompleteMultipartUpload failed after 3"):
-        stream(proxied, bucket)
+        stream(proxied, bucket, DATA)
     assert_no_trace(s3, bucket, "k")
 
 
@@ -106,7 +99,7 @@ def test_no_such_upload_on_a_part_fails_cleanly(
 ) -> None:
     proxy.add(Rule("respond", status=404, body=error_document("NoSuchUpload"), **PART_2))  # type: ignore[arg-type]
     with pytest.raises(cloudpipe.UploadError, match="part 2 failed: NoSuchUpload") as caught:
-        stream(proxied, bucket)
+        stream(proxied, bucket, DATA)
     assert caught.value.part_number == 2
     assert_no_trace(s3, bucket, "k")
 
@@ -118,7 +111,7 @@ def test_part_checksum_mismatch_is_a_failure(
     headers = {"ETag": '"0123456789abcdef0123456789abcdef"', "x-amz-checksum-crc32": "AAAAAA=="}
     proxy.add(Rule("respond", status=200, headers=headers, **PART_2))  # type: ignore[arg-type]
     with pytest.raises(cloudpipe.UploadError, match="part 2 failed its integrity check: S3 stored"):
-        stream(proxied, bucket)
+        stream(proxied, bucket, DATA)
     assert_no_trace(s3, bucket, "k")
 
 
@@ -128,7 +121,7 @@ def test_part_md5_mismatch_is_a_failure(
     headers = {"ETag": '"0123456789abcdef0123456789abcdef"'}
     proxy.add(Rule("respond", status=200, headers=headers, **PART_2))  # type: ignore[arg-type]
     with pytest.raises(cloudpipe.UploadError, match="integrity check: S3 stored ETag"):
-        stream(proxied, bucket, checksum="md5")
+        stream(proxied, bucket, DATA, checksum="md5")
     assert_no_trace(s3, bucket, "k")
 
 
@@ -142,13 +135,13 @@ def test_object_etag_mismatch_is_a_failure(
     )
     proxy.add(Rule("respond", status=200, body=body, **COMPLETE))  # type: ignore[arg-type]
     with pytest.raises(cloudpipe.UploadError, match="CompleteMultipartUpload failed its integrity"):
-        stream(proxied, bucket)
+        stream(proxied, bucket, DATA)
     assert_no_trace(s3, bucket, "k")
 
 
 @pytest.mark.parametrize("mode", ["crc32", "md5", "none"])
 def test_every_checksum_mode_stores_the_exact_object(s3: Any, bucket: str, mode: str) -> None:
-    stream(s3, bucket, checksum=mode)
+    stream(s3, bucket, DATA, checksum=mode)
     assert read_object(s3, bucket, "k") == DATA
     with cloudpipe.S3MultipartWriter(bucket, "small", client=s3, checksum=mode) as writer:
         writer.write(b"small")

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import cloudpipe
-from tests.conftest import PART, assert_no_trace, read_object
+from tests.conftest import PART, assert_no_trace, read_object, stream
 from tests.faultproxy import FaultProxy, Rule
 
 DATA = random.Random(11).randbytes(2 * PART + 1000)
@@ -17,18 +17,11 @@ DATA = random.Random(11).randbytes(2 * PART + 1000)
 pytestmark = pytest.mark.usefixtures("concurrency")
 
 
-def upload(client: Any, bucket: str, key: str = "k", **kwargs: Any) -> cloudpipe.S3MultipartWriter:
-    with cloudpipe.S3MultipartWriter(bucket, key, client=client, part_size=PART, **kwargs) as w:
-        for start in range(0, len(DATA), 1 << 20):
-            w.write(DATA[start : start + (1 << 20)])
-    return w
-
-
 def test_slowdown_on_a_part_is_retried_with_the_same_bytes(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
 ) -> None:
     proxy.respond(503, "SlowDown", method="PUT", path_contains="partNumber=2", times=2)
-    writer = upload(proxied, bucket)
+    writer = stream(proxied, bucket, DATA)
     assert read_object(s3, bucket, "k") == DATA
     part2 = proxy.requests("PUT", "partNumber=2")
     assert [entry.action for entry in part2] == ["respond", "respond", "forward"]
@@ -50,7 +43,7 @@ def test_retryable_answers(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any, status: int, code: str
 ) -> None:
     proxy.respond(status, code, method="PUT", path_contains="partNumber=1")
-    upload(proxied, bucket)
+    stream(proxied, bucket, DATA)
     assert read_object(s3, bucket, "k") == DATA
     assert len(proxy.requests("PUT", "partNumber=1")) == 2
 
@@ -59,7 +52,7 @@ def test_lost_response_to_a_part_is_retried(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
 ) -> None:
     proxy.add(Rule("drop_response", method="PUT", path_contains="partNumber=1"))
-    upload(proxied, bucket)
+    stream(proxied, bucket, DATA)
     assert read_object(s3, bucket, "k") == DATA
 
 
@@ -68,7 +61,7 @@ def test_create_and_complete_are_retried(
 ) -> None:
     proxy.respond(503, "SlowDown", method="POST", path_contains="?uploads")
     proxy.respond(500, "InternalError", method="POST", path_contains="uploadId=")
-    upload(proxied, bucket)
+    stream(proxied, bucket, DATA)
     assert read_object(s3, bucket, "k") == DATA
     assert len(proxy.requests("POST")) == 4
 
@@ -94,7 +87,7 @@ def test_storm_longer_than_the_retries_fails_cleanly(
     )
     errors: list[BaseException] = []
     with pytest.raises(cloudpipe.UploadError) as caught:
-        upload(proxied, bucket, max_attempts=4, on_error=errors.append)
+        stream(proxied, bucket, DATA, max_attempts=4, on_error=errors.append)
     error = caught.value
     assert str(error) == (
         f"s3://{bucket}/k: part 2 failed after 4 attempts: "
@@ -118,7 +111,7 @@ def test_non_retryable_answer_fails_at_once(
     with pytest.raises(
         cloudpipe.UploadError, match=r"CompleteMultipartUpload failed: AccessDenied"
     ):
-        upload(proxied, bucket)
+        stream(proxied, bucket, DATA)
     assert len(proxy.requests("POST", "uploadId=")) == 1
     assert_no_trace(s3, bucket, "k")
 
@@ -129,7 +122,7 @@ def test_failed_abort_is_reported_with_the_failure(
     proxy.respond(403, "AccessDenied", "no", method="PUT", path_contains="partNumber=2")
     proxy.respond(403, "AccessDenied", "no abort", method="DELETE")
     with pytest.raises(cloudpipe.UploadError) as caught:
-        upload(proxied, bucket)
+        stream(proxied, bucket, DATA)
     assert any("the abort failed too" in note for note in caught.value.__notes__)
     s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=caught.value.upload_id)
     assert_no_trace(s3, bucket, "k")
@@ -140,5 +133,5 @@ def test_max_attempts_one_means_no_retry(
 ) -> None:
     proxy.respond(503, "SlowDown", method="PUT", path_contains="partNumber=1")
     with pytest.raises(cloudpipe.UploadError, match="part 1 failed: SlowDown"):
-        upload(proxied, bucket, max_attempts=1)
+        stream(proxied, bucket, DATA, max_attempts=1)
     assert_no_trace(s3, bucket, "k")
