@@ -136,10 +136,10 @@ def page(report: dict[str, Any], markdown: str) -> str:
     listed = ", ".join(f"{k} {v}" for k, v in report["versions"].items())
     flat = report.get("flat")
     flat_text = (
-        f"\n\nMemory does not grow with the stream: synchronous cloudpipe peaked at "
-        f"{flat['small'] / MiB:.1f} MiB over baseline for {report['size_mib']} MiB and "
+        f"\n\nPeak RSS over baseline as the stream grows, synchronous cloudpipe: "
+        f"{flat['small'] / MiB:.1f} MiB for {report['size_mib']} MiB, "
         f"{flat['large'] / MiB:.1f} MiB for {flat['mib']} MiB "
-        f"({(flat['large'] / flat['small'] - 1) * 100:+.1f}%)."
+        f"({(flat['large'] / flat['small'] - 1) * 100:+.1f}%, one run)."
         if flat
         else ""
     )
