@@ -20,7 +20,9 @@ from tests.conftest import PART, assert_no_trace, aws_env, read_object
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def run_example(name: str, args: list[str], server: Any, tmp_path: Path) -> str:
+def run_example(
+    name: str, args: list[str], server: Any, tmp_path: Path, *, succeeds: bool = True
+) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / name), *args],
         env=aws_env(server.endpoint_url, tmp_path),
@@ -28,8 +30,8 @@ def run_example(name: str, args: list[str], server: Any, tmp_path: Path) -> str:
         text=True,
         timeout=300,
     )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    assert (done.returncode == 0) == succeeds, done.stderr
+    return done
 
 
 @pytest.fixture
@@ -50,7 +52,9 @@ def test_zip_directory(server: Any, s3: Any, bucket: str, tree: Path, tmp_path: 
 
 
 def test_nightly_backup(server: Any, s3: Any, bucket: str, tree: Path, tmp_path: Path) -> None:
-    out = run_example("nightly_backup.py", [str(tree), f"s3://{bucket}/nightly/"], server, tmp_path)
+    out = run_example(
+        "nightly_backup.py", [str(tree), f"s3://{bucket}/nightly/"], server, tmp_path
+    ).stdout
     (listed,) = s3.list_objects_v2(Bucket=bucket, Prefix="nightly/")["Contents"]
     assert listed["Key"].startswith("nightly/project-")
     assert "backup complete" in out
@@ -63,14 +67,8 @@ def test_nightly_backup(server: Any, s3: Any, bucket: str, tree: Path, tmp_path:
 def test_nightly_backup_of_a_missing_directory_stores_nothing(
     server: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "nightly_backup.py"), "/nonexistent", f"s3://{bucket}/n"],
-        env=aws_env(server.endpoint_url, tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode != 0
+    args = ["/nonexistent", f"s3://{bucket}/n"]
+    done = run_example("nightly_backup.py", args, server, tmp_path, succeeds=False)
     assert "backup aborted" in done.stdout
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
     assert_no_trace(s3, bucket, "n")
@@ -109,20 +107,7 @@ def test_subprocess_that_fails_stores_nothing(
     server: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
     producer = f"import sys; sys.stdout.buffer.write(b'x' * {PART + 1}); sys.exit(3)"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(EXAMPLES / "subprocess_output.py"),
-            f"s3://{bucket}/bad.bin",
-            sys.executable,
-            "-c",
-            producer,
-        ],
-        env=aws_env(server.endpoint_url, tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode != 0
+    args = [f"s3://{bucket}/bad.bin", sys.executable, "-c", producer]
+    done = run_example("subprocess_output.py", args, server, tmp_path, succeeds=False)
     assert "exited with 3: upload aborted" in done.stderr
     assert_no_trace(s3, bucket, "bad.bin")
