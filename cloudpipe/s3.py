@@ -278,9 +278,10 @@ class ObjectRequests:
     def _integrity_error(
         self, what: str, problem: str, upload_id: str | None, part_number: int | None
     ) -> UploadError:
-        return self._error(f"{what} failed its integrity check: {problem}", upload_id, part_number)
+        return self.error(f"{what} failed its integrity check: {problem}", upload_id, part_number)
 
-    def _error(self, message: str, upload_id: str | None, part_number: int | None) -> UploadError:
+    def error(self, message: str, upload_id: str | None, part_number: int | None) -> UploadError:
+        """An UploadError about this object: ``s3://bucket/key: message``."""
         return UploadError(
             f"{self.url}: {message}",
             bucket=self.bucket,
@@ -305,7 +306,7 @@ class ObjectRequests:
                 if attempt >= self.max_attempts or not is_retryable(error):
                     tries = f" after {attempt} attempts" if attempt > 1 else ""
                     message = f"{what} failed{tries}: {describe(error)}"
-                    raise self._error(message, upload_id, part_number) from error
+                    raise self.error(message, upload_id, part_number) from error
             time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))))
             attempt += 1
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -217,7 +216,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         """Upload what is buffered and complete the object; do nothing if already closed."""
         if self.closed:
             return
-        with self._abort_on_failure():
+        try:
             if self._upload_id is None:
                 self._result = self._requests.put_object(self._buffer.contents())
             else:
@@ -225,6 +224,9 @@ class S3MultipartWriter(io.BufferedIOBase):
                     self._send_part()
                 self._land(all_parts=True)
                 self._result = self._requests.complete(self._upload_id, self._parts)
+        except BaseException as error:
+            self._abandon_once(error)
+            raise
         self._end("completed")
         if self._on_end is not None:
             self._on_end(True)
@@ -283,14 +285,11 @@ class S3MultipartWriter(io.BufferedIOBase):
     def _start_part(self) -> None:
         number = self._submitted + 1
         if number > self._schedule.max_parts:
-            raise UploadError(
-                f"{self.name}: the stream needs part {number} but S3 allows "
-                f"{self._schedule.max_parts} parts ({self._position} bytes so far); "
-                "pass expected_size or a larger part_size",
-                bucket=self._requests.bucket,
-                key=self._requests.key,
-                upload_id=self._upload_id,
-                part_number=number,
+            raise self._requests.error(
+                f"the stream needs part {number} but S3 allows {self._schedule.max_parts} "
+                f"parts ({self._position} bytes so far); pass expected_size or a larger part_size",
+                self._upload_id,
+                number,
             )
         self._buffer.prepare(self._schedule.size_of(number))
 
@@ -326,14 +325,6 @@ class S3MultipartWriter(io.BufferedIOBase):
             self._on_drained(number, nbytes)
 
     # -- ending ----------------------------------------------------------------------------
-
-    @contextmanager
-    def _abort_on_failure(self) -> Iterator[None]:
-        try:
-            yield
-        except BaseException as error:
-            self._abandon_once(error)
-            raise
 
     def _abandon_once(self, error: BaseException) -> None:
         if not self.closed:  # a callback may have aborted already
