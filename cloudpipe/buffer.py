@@ -1,4 +1,4 @@
-"""PartBuffer: one part's bytes, preallocated, filled in place, sent without a copy."""
+"""PartBuffer: one part's bytes, filled in place, sent without a copy."""
 
 from __future__ import annotations
 
@@ -9,35 +9,49 @@ class PartBuffer:
     botocore sends a bytearray body straight to the socket (a memoryview it refuses, and a
     file object costs a read call per 16 KiB), so a full buffer goes out as it is and the
     last, partly filled one is shrunk in place, since nothing is written after it.
+
+    Memory follows the data: a buffer grows as it fills, up to its capacity, and keeps that
+    size once reached, so that a stream shorter than a part costs about its own size (a
+    5-byte stream with 5 GiB parts allocates bytes, not gigabytes) while the parts after the
+    first are filled without a single allocation.
     """
 
     def __init__(self) -> None:
         self._data = bytearray()
-        self._view = memoryview(self._data)
+        self._view = memoryview(self._data)  # valid once the buffer has reached its capacity
+        self.capacity = 0
         self.filled = 0
 
     @property
     def full(self) -> bool:
-        return self.filled == len(self._data)
+        return self.filled == self.capacity
 
     def prepare(self, capacity: int) -> None:
-        """Make the empty buffer hold ``capacity`` bytes, allocating only when that changes."""
-        if capacity != len(self._data):
-            self._reallocate(capacity)
+        """Make the empty buffer hold up to ``capacity`` bytes (freeing it if that changes)."""
+        if capacity != self.capacity:
+            self._replace(bytearray())  # free the old buffer before the next one grows
+            self.capacity = capacity
+        self.filled = 0
 
     def fill(self, data: memoryview) -> int:
         """Copy as much of ``data`` as fits and return how many bytes that was."""
-        count = min(len(data), len(self._data) - self.filled)
-        self._view[self.filled : self.filled + count] = data[:count]
-        self.filled += count
+        count = min(len(data), self.capacity - self.filled)
+        end = self.filled + count
+        if len(self._data) == self.capacity:
+            self._view[self.filled : end] = data[:count]
+        else:  # still growing: the data ends where the buffer does
+            self._view.release()
+            self._data += data[:count]
+            if len(self._data) == self.capacity:
+                self._view = memoryview(self._data)
+        self.filled = end
         return count
 
     def contents(self) -> bytearray:
         """The filled bytes, as a body for botocore."""
-        if not self.full:
+        if len(self._data) != self.filled:
             self._view.release()
             del self._data[self.filled :]
-            self._view = memoryview(self._data)
         return self._data
 
     def clear(self) -> None:
@@ -45,11 +59,11 @@ class PartBuffer:
 
     def release(self) -> None:
         """Give the memory back; the buffer is empty afterwards."""
-        self._reallocate(0)
-
-    def _reallocate(self, capacity: int) -> None:
-        self._view.release()
-        self._data = bytearray()  # free the old buffer before the new one exists
-        self._data = bytearray(capacity)
-        self._view = memoryview(self._data)
+        self._replace(bytearray())
+        self.capacity = 0
         self.filled = 0
+
+    def _replace(self, data: bytearray) -> None:
+        self._view.release()
+        self._data = data
+        self._view = memoryview(data)

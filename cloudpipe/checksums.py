@@ -81,8 +81,7 @@ class Checksums:
             return f"the object's ETag is {etag}, its parts make {expected_etag}"
         composite = answer.get("ChecksumCRC32")
         if self.mode != "none" and composite and "-" in str(composite):
-            joined = b"".join(base64.b64decode(p["ChecksumCRC32"]) for p in parts)
-            expected = f"{crc32(joined)}-{len(parts)}"
+            expected = composite_crc32(parts)
             if composite != expected:
                 return f"the object's CRC32 is {composite}, its parts make {expected}"
         return None
@@ -91,6 +90,15 @@ class Checksums:
 def quoted(etag: str) -> str:
     """An ETag in the double quotes S3 puts around it (Ceph RGW leaves them off at times)."""
     return f'"{etag.strip(chr(34))}"' if etag else etag
+
+
+def composite_crc32(parts: Sequence[Mapping[str, Any]]) -> str | None:
+    """The composite CRC32 S3 reports for an object made of ``parts``: the CRC32 of their
+    CRC32s, then "-N"; None when a part has no CRC32 (checksum="none")."""
+    if not all(part.get("ChecksumCRC32") for part in parts):
+        return None
+    joined = b"".join(base64.b64decode(part["ChecksumCRC32"]) for part in parts)
+    return f"{crc32(joined)}-{len(parts)}"
 
 
 def multipart_etag(parts: Sequence[Mapping[str, Any]]) -> str | None:

@@ -31,11 +31,21 @@ RETRYABLE_CODES = frozenset(
 
 
 class UploadError(OSError):
-    """A request to S3 failed for good; the upload has been aborted.
+    """A request to S3 failed for good; the upload has been aborted, unless ``aborted`` is False.
 
     ``str(error)`` is one line naming the object, the request and the cause, for example
     ``s3://bucket/key: part 3 failed after 3 attempts: SlowDown: Please reduce your request
-    rate.`` The botocore exception, when there is one, is ``__cause__``.
+    rate.``; when the abort that followed failed too, the same line says so and names the
+    upload left stored. The botocore exception, when there is one, is ``__cause__``.
+
+    Attributes:
+        bucket: The bucket.
+        key: The object's key.
+        upload_id: The multipart upload's id, None before one was created.
+        part_number: The part whose request failed, None for the other requests.
+        aborted: True when nothing of the upload is left stored (the abort succeeded, or
+            there was nothing to abort); False when the abort failed too, so that the
+            upload's parts stay stored (and billed) until it is aborted.
     """
 
     def __init__(
@@ -52,6 +62,31 @@ class UploadError(OSError):
         self.key = key
         self.upload_id = upload_id
         self.part_number = part_number
+        self.aborted = True
+        self._abort_failure = ""
+
+    def abort_failed(self, failure: UploadError) -> None:
+        """Record that the abort after this error failed too (``failure``)."""
+        self.aborted = False
+        self._abort_failure = leftover(failure)
+
+    def __str__(self) -> str:
+        return super().__str__() + (f"; {self._abort_failure}" if self._abort_failure else "")
+
+
+def leftover(failure: UploadError) -> str:
+    """What a failed abort leaves behind, and how to remove it, in one clause."""
+    cause = describe(failure.__cause__) if failure.__cause__ is not None else str(failure)
+    where = f"s3://{failure.bucket}/{failure.key}"
+    return (
+        f"and the abort failed too ({cause}): upload {failure.upload_id} stays stored "
+        f"and billed until aborted, e.g. with: cloudpipe uploads {shown(where)} --abort"
+    )
+
+
+def shown(text: str) -> str:
+    """``text`` as is when printable, else its repr: a key with a newline stays one line."""
+    return text if text.isprintable() else repr(text)
 
 
 def is_retryable(error: BaseException) -> bool:

@@ -1,4 +1,5 @@
-"""The S3 requests of one upload: which extra_args each carries, retries, and one-line errors.
+"""The S3 requests of one upload: which extra_args each carries, retries, deadlines, the
+checks of every answer, and one-line errors.
 
 Retries compose with botocore's own: cloudpipe's ``max_attempts`` counts its own tries, and
 each try is one botocore call. The client cloudpipe makes when given none has botocore's
@@ -6,31 +7,62 @@ retries turned off (``total_max_attempts=1``), so ``max_attempts`` is the exact 
 requests per part. A client passed in keeps its own retry configuration, and its retries
 happen inside each of cloudpipe's tries; pass one built with
 ``Config(retries={"total_max_attempts": 1})`` for exact counts.
+
+Tries are spaced to ride out an outage rather than to give up quickly: the first retry comes
+after about a second, the second about five seconds later, then every twenty seconds, so the
+default three tries span more than five seconds and ten tries more than a minute.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.model import StructureShape
 from botocore.validate import ParamValidator
 
-from cloudpipe.checksums import Checksums, multipart_etag, quoted
-from cloudpipe.errors import UploadError, describe, is_retryable
+from cloudpipe.checksums import Checksums, composite_crc32, crc32, multipart_etag, quoted
+from cloudpipe.deadline import WATCHER
+from cloudpipe.errors import UploadError, describe, is_retryable, shown
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-BACKOFF_BASE = 0.25
-"""Seconds: the ceiling of the first back-off; it doubles each try (full jitter below it)."""
-BACKOFF_CAP = 20.0
+DEFAULT_ATTEMPTS = 3
+"""Tries per request when neither the caller nor the AWS configuration says (the seed's 3)."""
+MIN_RATE = 256 * 1024
+"""Bytes a second: a request body slower than this (plus the client's timeouts) is cut off."""
+COMPLETE_SECONDS_PER_PART = 0.1
+"""Extra deadline CompleteMultipartUpload gets for each part (S3 may take minutes for many)."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """The wait before each retry: ``first`` seconds, times ``growth`` each time, at most
+    ``cap``, stretched by up to ``jitter`` (never shortened, so an outage of a known length
+    is always ridden out)."""
+
+    first: float = 1.0
+    growth: float = 5.0
+    cap: float = 20.0
+    jitter: float = 0.25
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (1 for the first)."""
+        nominal = min(self.cap, self.first * self.growth ** (retry - 1))
+        return nominal * random.uniform(1.0, 1.0 + self.jitter)
+
+
+BACKOFF = Backoff()
 
 CREATE = "CreateMultipartUpload"
 UPLOAD_PART = "UploadPart"
@@ -52,6 +84,9 @@ _FOLLOW_UP_ARGS = frozenset(
         "SSECustomerKeyMD5",
     }
 )
+
+_SECRETS = frozenset({"SSECustomerKey", "CopySourceSSECustomerKey"})
+"""Arguments whose values no message may show."""
 
 _PER_REQUEST = frozenset(
     {
@@ -76,6 +111,21 @@ def default_client() -> S3Client:
     return boto3.client("s3", config=Config(retries={"total_max_attempts": 1}))
 
 
+def configured_attempts(profile: str | None = None) -> int:
+    """Tries per request as the user's AWS configuration sets them (``AWS_MAX_ATTEMPTS``, or
+    ``max_attempts`` in the profile), else the default 3."""
+    value = botocore.session.Session(profile=profile).get_config_variable("max_attempts")
+    try:
+        attempts = int(value) if value is not None else DEFAULT_ATTEMPTS
+    except ValueError:
+        raise ValueError(
+            f"max_attempts in the AWS configuration is not a number: {value!r}"
+        ) from None
+    if attempts < 1:
+        raise ValueError(f"max_attempts in the AWS configuration must be 1 or more, not {attempts}")
+    return attempts
+
+
 def _is_per_request(member: str) -> bool:
     # ChecksumCRC32, ChecksumSHA256, ...: a digest of one body, not a setting of the object.
     checksum_value = member.startswith("Checksum") and member not in (
@@ -96,6 +146,7 @@ def route_extra_args(
     HeadObject and DeleteObject of the integrity checks included. An unknown
     key or a value of the wrong type is a ValueError now rather than a failed request later.
     """
+    _check_headers(extra_args)
     shapes = {op: _input_shape(client, op) for op in OPERATIONS}
     members = {op: set(shape.members) for op, shape in shapes.items()}
     allowed = {m for op in (CREATE, PUT, COMPLETE) for m in members[op] if not _is_per_request(m)}
@@ -110,12 +161,47 @@ def route_extra_args(
     validator = ParamValidator()
     for op in OPERATIONS:
         placeholders = {"Bucket": bucket, "Key": key, "UploadId": "-", "PartNumber": 1}
-        params = {k: v for k, v in placeholders.items() if k in members[op]} | routed[op]
+        placeholders |= {name: "-" for name in _SECRETS}  # checked by _check_headers
+        params = {k: v for k, v in placeholders.items() if k in members[op]} | {
+            k: v for k, v in routed[op].items() if k not in _SECRETS
+        }
         report = validator.validate(params, shapes[op])
         if report.has_errors():
             lines = report.generate_report().splitlines()
             raise ValueError("extra_args: " + "; ".join(line.strip() for line in lines))
     return routed
+
+
+def _check_headers(extra_args: Mapping[str, Any]) -> None:
+    """Refuse now what cannot travel as an HTTP header, rather than fail (or be retried) later.
+
+    S3 carries these arguments in headers, which take printable ASCII only: a CR or LF would
+    split the request, and other characters break its signature. An SSE-C key is never shown.
+    """
+    for name, value in extra_args.items():
+        if name in _SECRETS:
+            if not isinstance(value, (str, bytes)):
+                raise ValueError(
+                    f"extra_args {name} must be str or bytes, not {type(value).__name__}"
+                )
+        elif name == "Metadata" and isinstance(value, Mapping):
+            for field, text in value.items():
+                for what, item in (("name", field), ("value", text)):
+                    if isinstance(item, str) and not _is_header_text(item):
+                        raise ValueError(
+                            f"extra_args Metadata {field!r}: the {what} is not printable ASCII, "
+                            "which S3 metadata must be (HTTP headers): encode it first, "
+                            "e.g. with urllib.parse.quote"
+                        )
+        elif isinstance(value, str) and not _is_header_text(value):
+            raise ValueError(
+                f"extra_args {name}={value!r} is not printable ASCII, which it must be to "
+                "travel as an HTTP header"
+            )
+
+
+def _is_header_text(text: str) -> bool:
+    return text.isascii() and text.isprintable()
 
 
 def _input_shape(client: S3Client, operation: str) -> StructureShape:
@@ -125,7 +211,8 @@ def _input_shape(client: S3Client, operation: str) -> StructureShape:
 
 
 class ObjectRequests:
-    """Every request that writes one object, each retried and failing as one UploadError."""
+    """Every request that writes one object, each retried, given a deadline, its answer
+    checked, and failing as one UploadError."""
 
     def __init__(
         self,
@@ -150,10 +237,14 @@ class ObjectRequests:
         self._args = route_extra_args(client, bucket, key, extra_args)
         self._args[CREATE] |= self._checksums.create_args
         self._part_checksums = "ChecksumAlgorithm" in self._args[CREATE]
+        config = client.meta.config  # botocore-stubs do not list the timeouts Config has
+        timeouts = (getattr(config, "read_timeout", 60), getattr(config, "connect_timeout", 60))
+        self._patience = float(sum(timeouts))
 
     @property
     def url(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
+        """The object's URL as messages show it (a repr when the key is not printable)."""
+        return shown(f"s3://{self.bucket}/{self.key}")
 
     def put_object(self, body: bytearray) -> dict[str, Any]:
         """Store the whole object with one PutObject, and check what S3 says it stored."""
@@ -168,6 +259,7 @@ class ObjectRequests:
             **sent,
             **self._args[PUT],
         )
+        self._require(response, "ETag", PUT, None, None)
         problem = self._checksums.mismatch(sent, response)
         if problem:
             self._discard(response)
@@ -179,13 +271,14 @@ class ObjectRequests:
         response = self._call(
             CREATE, None, None, self.client.create_multipart_upload, **self._args[CREATE]
         )
-        return str(response["UploadId"])
+        return str(self._require(response, "UploadId", CREATE, None, None))
 
     def upload_part(self, upload_id: str, number: int, body: bytearray) -> CompletedPartTypeDef:
         """Store one part, check what S3 says it stored, return its entry for Complete."""
         sent = self._checksums.body_args(body)
+        what = f"part {number}"
         response = self._call(
-            f"part {number}",
+            what,
             upload_id,
             number,
             self.client.upload_part,
@@ -196,10 +289,11 @@ class ObjectRequests:
             **sent,
             **self._args[UPLOAD_PART],
         )
+        etag = self._require(response, "ETag", what, upload_id, number)
         problem = self._checksums.mismatch(sent, response)
         if problem:
-            raise self._integrity_error(f"part {number}", problem, upload_id, number)
-        part: dict[str, Any] = {"ETag": response["ETag"], "PartNumber": number}
+            raise self._integrity_error(what, problem, upload_id, number)
+        part: dict[str, Any] = {"ETag": etag, "PartNumber": number}
         if self._part_checksums:
             part |= {k: v for k, v in response.items() if _is_per_request(k) and k != "ContentMD5"}
             part |= {k: v for k, v in sent.items() if k != "ContentMD5"}
@@ -208,28 +302,23 @@ class ObjectRequests:
     def complete(self, upload_id: str, parts: list[CompletedPartTypeDef]) -> dict[str, Any]:
         """Join the parts into the object and check it; the answer always carries its ETag.
 
-        When Complete fails (a lost answer, a retry told NoSuchUpload because the first try
-        had worked), the object is looked up: if it is there with the ETag these parts make,
-        the upload succeeded and is reported so, never aborted.
+        A failure here leaves the outcome unknown (the store may have completed the object
+        before the answer was lost): the caller finds out with ``settle``.
         """
-        try:
-            response = self._call(
-                COMPLETE,
-                upload_id,
-                None,
-                self.client.complete_multipart_upload,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
-                **self._args[COMPLETE],
-            )
-        except UploadError:
-            found = self._completed_object(parts)
-            if found is None:
-                raise
-            return found
+        response = self._call(
+            COMPLETE,
+            upload_id,
+            None,
+            self.client.complete_multipart_upload,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
+            **self._args[COMPLETE],
+        )
         if not response.get("ETag"):  # Ceph RGW answers Complete with an empty ETag
             head = self._call(HEAD, upload_id, None, self.client.head_object, **self._args[HEAD])
-            response["ETag"] = head["ETag"]
+            response["ETag"] = self._require(
+                head, "ETag", f"{COMPLETE} (then {HEAD})", upload_id, None
+            )
         problem = self._checksums.object_mismatch(parts, response)
         if problem:
             self._discard(response)
@@ -252,16 +341,60 @@ class ObjectRequests:
             if not (isinstance(cause, ClientError) and _code(cause) == "NoSuchUpload"):
                 raise
 
-    def _completed_object(self, parts: list[CompletedPartTypeDef]) -> dict[str, Any] | None:
-        """HeadObject's answer if the object exists with the ETag ``parts`` make, else None."""
-        expected = multipart_etag(parts)
-        if expected is None:
-            return None
+    def stored(
+        self, parts: list[CompletedPartTypeDef] | None, body: bytearray | None
+    ) -> dict[str, Any] | None:
+        """HeadObject's answer if the key holds the object these ``parts`` (or this single
+        PutObject ``body``) make, else None: how an unknown outcome is found out.
+
+        For a multipart upload, call it once the upload is aborted: it can no longer complete,
+        so the answer is final. Nothing can stop a PutObject the store already has whole,
+        so for one the answer is what the store holds when asked.
+        """
         try:
-            head = self._call(HEAD, None, None, self.client.head_object, **self._args[HEAD])
+            head = self._call(
+                HEAD,
+                None,
+                None,
+                self.client.head_object,
+                ChecksumMode="ENABLED",
+                **self._args[HEAD],
+            )
         except UploadError:
             return None
-        return head if quoted(str(head.get("ETag", ""))) == expected else None
+        etag = quoted(str(head.get("ETag") or ""))
+        if parts is not None:
+            expected_crc = composite_crc32(parts)
+            same = etag == multipart_etag(parts) or (
+                expected_crc is not None and head.get("ChecksumCRC32") == expected_crc
+            )  # an ETag that is not an MD5 of MD5s (SSE-KMS): the composite CRC32
+        else:
+            assert body is not None
+            same = head.get("ContentLength") == len(body) and (
+                etag == quoted(hashlib.md5(body).hexdigest())
+                or head.get("ChecksumCRC32") == crc32(body)  # an ETag that is not an MD5
+            )
+        return head if same else None
+
+    def _require(
+        self,
+        response: Mapping[str, Any],
+        member: str,
+        what: str,
+        upload_id: str | None,
+        part_number: int | None,
+    ) -> Any:
+        """``response[member]``, which S3 always sends: its absence means the endpoint is not
+        (or not acting as) an S3 server, and is a failure, never a success without it."""
+        value = response.get(member)
+        if not value:
+            endpoint = self.client.meta.endpoint_url
+            raise self.error(
+                f"{what} answered without {member}: is {endpoint} an S3 endpoint?",
+                upload_id,
+                part_number,
+            )
+        return value
 
     def _discard(self, response: Mapping[str, Any]) -> None:
         """Delete an object (this version of it) that failed its integrity check."""
@@ -273,6 +406,17 @@ class ObjectRequests:
             self.client.delete_object,
             **({"VersionId": version} if version else {}),
             **self._args[DELETE],
+        )
+
+    def _deadline(self, params: Mapping[str, Any]) -> float:
+        """Seconds a request may take: the client's timeouts, plus time in proportion to what
+        it carries (its body at MIN_RATE, or the parts CompleteMultipartUpload joins)."""
+        body = params.get("Body")
+        parts = params.get("MultipartUpload", {}).get("Parts", ())
+        return (
+            self._patience
+            + (len(body) / MIN_RATE if body is not None else 0.0)
+            + len(parts) * COMPLETE_SECONDS_PER_PART
         )
 
     def _integrity_error(
@@ -298,16 +442,21 @@ class ObjectRequests:
         request: Callable[..., Mapping[str, Any]],
         **params: Any,
     ) -> dict[str, Any]:
+        seconds = self._deadline(params)
         attempt = 1
         while True:
             try:
-                return dict(request(Bucket=self.bucket, Key=self.key, **params))
+                with WATCHER.deadline(seconds) as deadline:
+                    return dict(request(Bucket=self.bucket, Key=self.key, **params))
             except (ClientError, BotoCoreError) as error:
                 if attempt >= self.max_attempts or not is_retryable(error):
                     tries = f" after {attempt} attempts" if attempt > 1 else ""
-                    message = f"{what} failed{tries}: {describe(error)}"
+                    cause = describe(error)
+                    if deadline.expired:
+                        cause = f"cut off at its deadline of {seconds:.0f} s ({cause})"
+                    message = f"{what} failed{tries}: {cause}"
                     raise self.error(message, upload_id, part_number) from error
-            time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))))
+            time.sleep(BACKOFF.delay(attempt))
             attempt += 1
 
 

@@ -7,8 +7,8 @@ complete a partial object. TextWriter aborts instead.
 
 from __future__ import annotations
 
+import codecs
 import io
-import warnings
 from types import TracebackType
 from typing import Any, Literal, overload
 
@@ -16,6 +16,7 @@ from cloudpipe.writer import S3MultipartWriter
 
 _TEXT_MODES = ("w", "wt")
 _BINARY_MODES = ("wb",)
+_NEWLINES = (None, "", "\n", "\r", "\r\n")
 
 
 class TextWriter(io.TextIOWrapper):
@@ -33,22 +34,15 @@ class TextWriter(io.TextIOWrapper):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
+        if exc is None:
             self.close()
-        else:
-            self.abort()
+        else:  # the text not yet encoded is dropped with the rest
+            self.buffer.__exit__(exc_type, exc, tb)
 
     def __del__(self) -> None:
-        if self.closed:
-            return
-        warnings.warn(
-            f"{self.buffer.name} was garbage collected while open: its upload is aborted, "
-            "not completed (close it, or use a with block)",
-            ResourceWarning,
-            stacklevel=1,
-            source=self,
-        )
-        self.abort()
+        """Never close (and so complete) when collected, as TextIOWrapper would: the writer
+        beneath, collected next, aborts itself and warns. After ``detach()`` it is the
+        caller's."""
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -101,7 +95,15 @@ def open(  # noqa: A001
     if mode in _BINARY_MODES and (encoding, errors, newline) != (None, None, None):
         raise ValueError("binary mode takes no encoding, errors or newline argument")
     bucket, key = parse_url(url)
+    if mode in _TEXT_MODES:  # checked before a writer exists, so that none is left open
+        codecs.lookup(encoding or "utf-8")
+        if newline not in _NEWLINES:
+            raise ValueError(f"illegal newline value: {newline!r}")
     writer = S3MultipartWriter(bucket, key, **writer_args)
     if mode in _BINARY_MODES:
         return writer
-    return TextWriter(writer, encoding=encoding or "utf-8", errors=errors, newline=newline)
+    try:
+        return TextWriter(writer, encoding=encoding or "utf-8", errors=errors, newline=newline)
+    except BaseException:
+        writer.abort()  # nothing was sent: this sends nothing either
+        raise

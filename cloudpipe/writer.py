@@ -7,25 +7,36 @@ The writer keeps three invariants:
 * nothing is sent before the first part fills (the multipart upload is created lazily), and a
   stream shorter than one part is sent with a single PutObject at ``close()``;
 * a writer ends exactly once, either completed by ``close()`` or aborted (by ``abort()``, an
-  exception in its ``with`` block, a failed request, a callback that raised, or garbage
-  collection), and an aborted writer leaves neither an object nor stored parts behind.
+  exception in its ``with`` block, a failed request, a callback that raised, garbage
+  collection, or interpreter exit), and an aborted writer leaves neither an object nor stored
+  parts behind; when the completing request's outcome is unknown (an interrupt, a lost
+  answer), the store is asked before the ending is reported;
+* one call at a time: a lock makes each ``write()`` whole, whatever the threads, and a call
+  from one of the writer's own callbacks is refused rather than run inside the call that
+  fired it;
+* a writer belongs to the process that made it: a forked child, which inherits its upload id
+  and buffered bytes, never sends a request for it.
 """
 
 from __future__ import annotations
 
 import io
+import operator
+import os
 import re
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from cloudpipe import lifetime
 from cloudpipe.buffer import PartBuffer
 from cloudpipe.checksums import quoted
-from cloudpipe.errors import UploadError
+from cloudpipe.errors import UploadError, leftover, shown
 from cloudpipe.partsize import DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, PartSizeSchedule
 from cloudpipe.pipeline import PartPipeline
-from cloudpipe.s3 import ObjectRequests, default_client
+from cloudpipe.s3 import ObjectRequests, configured_attempts, default_client
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -53,7 +64,9 @@ class S3MultipartWriter(io.BufferedIOBase):
             parts, so that a stream of unknown length can reach 6.8 TiB with the default 8 MiB.
         expected_size: The total, when known: fixes the part size up front, at least
             ``expected_size / 10,000``.
-        max_attempts: Tries per request, the first included.
+        max_attempts: Tries per request, the first included. By default the user's AWS
+            configuration decides (``AWS_MAX_ATTEMPTS``, a profile's ``max_attempts``), else
+            3; the tries are spaced to ride out an outage of 5 s (3 tries) or a minute (10).
         extra_args: Arguments for the requests, such as ContentType, Metadata or
             ServerSideEncryption; each goes to the requests that take it.
         checksum: ``"crc32"`` (default): each part's CRC32 is verified by the server and
@@ -71,6 +84,9 @@ class S3MultipartWriter(io.BufferedIOBase):
     Raises:
         TypeError: An argument of the wrong type.
         ValueError: An argument out of range, or an unknown ``extra_args`` key.
+
+    A writer may be shared by threads: each call runs whole, one at a time. Callbacks run on
+    the thread whose call fired them, and may not call the writer back (but ``tell()``).
     """
 
     _ready = False  # True once __init__ has built the writer: __del__ leaves half-built ones
@@ -83,7 +99,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         client: S3Client | None = None,
         part_size: int = DEFAULT_PART_SIZE,
         expected_size: int | None = None,
-        max_attempts: int = 3,
+        max_attempts: int | None = None,
         extra_args: Mapping[str, Any] | None = None,
         checksum: str = "crc32",
         max_concurrency: int = 1,
@@ -95,11 +111,15 @@ class S3MultipartWriter(io.BufferedIOBase):
         super().__init__()
         _check_bucket(bucket)
         _check_key(key)
-        _check_int("part_size", part_size, MIN_PART_SIZE, MAX_PART_SIZE, "5 MiB to 5 GiB")
+        part_size = _check_int(
+            "part_size", part_size, MIN_PART_SIZE, MAX_PART_SIZE, "5 MiB to 5 GiB"
+        )
         if expected_size is not None:
-            _check_int("expected_size", expected_size, 0, None, "0 or more")
-        _check_int("max_attempts", max_attempts, 1, None, "1 or more")
-        _check_int("max_concurrency", max_concurrency, 1, 64, "1 to 64")
+            expected_size = _check_int("expected_size", expected_size, 0, None, "0 or more")
+        if max_attempts is None:
+            max_attempts = configured_attempts()
+        max_attempts = _check_int("max_attempts", max_attempts, 1, None, "1 or more")
+        max_concurrency = _check_int("max_concurrency", max_concurrency, 1, 64, "1 to 64")
         if not isinstance(checksum, str):
             raise TypeError(f"checksum must be a str, not {type(checksum).__name__}")
         if extra_args is not None and not isinstance(extra_args, Mapping):
@@ -119,6 +139,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             max_attempts,
             checksum,
         )
+        self._name = f"s3://{bucket}/{key}"
         self._on_ready = on_ready
         self._on_drained = on_drained
         self._on_error = on_error
@@ -132,13 +153,19 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._parts: list[CompletedPartTypeDef] = []
         self._result: dict[str, Any] = {}
         self._ending = "open"
+        self._abort_sent = False
+        self._abort_failure: UploadError | None = None
+        self._lock = threading.Lock()
+        self._caller: int | None = None  # the thread inside a call (its callbacks included)
+        self._pid = os.getpid()
+        lifetime.track(self)
         self._ready = True
 
     # -- what the object became ------------------------------------------------------------
 
     @property
     def name(self) -> str:
-        return self._requests.url
+        return self._name
 
     @property
     def mode(self) -> str:
@@ -184,11 +211,18 @@ class S3MultipartWriter(io.BufferedIOBase):
                 f"write() argument must be a bytes-like object, not {type(b).__name__!r}"
             ) from None
         with view:
-            if view.c_contiguous:
-                with view.cast("B") as data:
-                    self._take(data)
-            else:
-                self._take(memoryview(view.tobytes()))
+            self._enter("write")
+            with self._lock:
+                self._caller = threading.get_ident()
+                try:
+                    self._check_open()
+                    if view.c_contiguous:
+                        with view.cast("B") as data:
+                            self._take(data)
+                    else:
+                        self._take(memoryview(view.tobytes()))
+                finally:
+                    self._caller = None
             return view.nbytes
 
     def writelines(self, lines: Iterable[ReadableBuffer], /) -> None:
@@ -213,28 +247,23 @@ class S3MultipartWriter(io.BufferedIOBase):
         raise io.UnsupportedOperation(f"{self.name} is written front to back: no truncate")
 
     def close(self) -> None:
-        """Upload what is buffered and complete the object; do nothing if already closed."""
-        if self.closed:
-            return
-        try:
-            if self._upload_id is None:
-                self._result = self._requests.put_object(self._buffer.contents())
-            else:
-                if self._buffer.filled:
-                    self._send_part()
-                self._land(all_parts=True)
-                self._result = self._requests.complete(self._upload_id, self._parts)
-        except BaseException as error:
-            self._abandon_once(error)
-            raise
-        self._end("completed")
-        if self._on_end is not None:
-            self._on_end(True)
+        """Upload what is buffered and complete the object; do nothing if already closed.
+
+        If the completing request is interrupted (KeyboardInterrupt, a signal handler's
+        exception) or its answer is lost, the store is asked what it holds: the writer ends
+        completed if the object is there, aborted otherwise, and an interrupt is raised again
+        after that.
+        """
+        self._run("close", self._finish)
 
     def abort(self) -> None:
-        """Discard the buffer and abort the upload: no object appears. Idempotent."""
-        if not self.closed:
-            self._abandon(None)
+        """Discard the buffer and abort the upload: no object appears. Idempotent.
+
+        Raises:
+            UploadError: The abort request failed (``aborted`` is False): the upload's parts
+                stay stored until it is aborted.
+        """
+        self._run("abort", self._abandon, None)
 
     def __exit__(
         self,
@@ -242,22 +271,36 @@ class S3MultipartWriter(io.BufferedIOBase):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
+        if exc is None:
             self.close()
-        else:
-            self.abort()
+        else:  # abort; a failed abort is a note on ``exc``, never raised in its place
+            self._run("abort", self._abandon, exc)
 
     def __del__(self) -> None:
-        if not self._ready or self.closed:
+        if self._ready and not self.closed:
+            self._abandon_unclosed("was garbage collected while open")
+
+    def _abandon_at_exit(self) -> None:
+        """Called at interpreter exit for a writer still open (see cloudpipe.lifetime)."""
+        if not self.closed:
+            self._abandon_unclosed("was still open at interpreter exit")
+
+    def _abandon_unclosed(self, how: str) -> None:
+        """Abort a writer nobody closed, and say so truthfully (nothing from a forked child)."""
+        if os.getpid() != self._pid:
             return
-        warnings.warn(
-            f"{self.name} was garbage collected while open: its upload is aborted, "
-            "not completed (close it, or use a with block)",
-            ResourceWarning,
-            stacklevel=1,
-            source=self,
-        )
-        self.abort()
+        try:
+            self.abort()
+        except UploadError:
+            assert self._abort_failure is not None
+            message = f"{shown(self.name)} {how}: {leftover(self._abort_failure)}"
+            warnings.warn(message, RuntimeWarning, stacklevel=2, source=self)
+        else:
+            message = (
+                f"{shown(self.name)} {how}: its upload was aborted, not completed "
+                "(close it, or use a with block)"
+            )
+            warnings.warn(message, ResourceWarning, stacklevel=2, source=self)
 
     def __repr__(self) -> str:
         return (
@@ -279,7 +322,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                 if self._buffer.full:
                     self._send_part()
         except BaseException as error:
-            self._abandon_once(error)
+            self._abandon(error)
             raise
 
     def _start_part(self) -> None:
@@ -326,42 +369,133 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     # -- ending ----------------------------------------------------------------------------
 
-    def _abandon_once(self, error: BaseException) -> None:
-        if not self.closed:  # a callback may have aborted already
+    def _enter(self, what: str) -> None:
+        """Refuse a call from another process or from one of this writer's callbacks."""
+        if os.getpid() != self._pid:
+            raise RuntimeError(
+                f"{shown(self.name)}: {what}() in a forked child: the writer belongs to "
+                f"process {self._pid}, and no other process may send its requests"
+            )
+        if self._caller == threading.get_ident():
+            raise RuntimeError(
+                f"{shown(self.name)}: {what}() called from one of the writer's own callbacks, "
+                "inside the call that fired it: not allowed (raise an exception to abort)"
+            )
+
+    def _run(self, what: str, step: Callable[..., None], *args: Any) -> None:
+        """Run an ending step once, unless the writer has ended; in a forked child, a
+        close is refused and an abort forgets the parent's upload without a request."""
+        if self.closed:
+            return
+        if os.getpid() != self._pid:
+            self._end(f"left to process {self._pid}", forked=True)
+            if what == "close":
+                self._enter(what)
+            return
+        self._enter(what)
+        with self._lock:
+            self._caller = threading.get_ident()
+            try:
+                if not self.closed:
+                    step(*args)
+            finally:
+                self._caller = None
+
+    def _finish(self) -> None:
+        """Upload the rest and complete the object, finding out any unknown outcome."""
+        try:
+            if self._upload_id is not None:
+                if self._buffer.filled:
+                    self._send_part()
+                self._land(all_parts=True)
+            body = self._buffer.contents() if self._upload_id is None else None
+        except BaseException as error:
             self._abandon(error)
+            raise
+        try:
+            if body is not None:
+                self._result = self._requests.put_object(body)
+            else:
+                assert self._upload_id is not None
+                self._result = self._requests.complete(self._upload_id, self._parts)
+        except BaseException as error:
+            try:
+                found = self._find_out(body)
+            except BaseException:
+                found = None  # interrupted again while finding out
+            if found is None:
+                self._abandon(error)
+                raise
+            self._result = found
+            self._completed()
+            if not isinstance(error, UploadError):
+                raise  # stored, and the caller still hears of the interrupt
+            return
+        self._completed()
+
+    def _find_out(self, body: bytearray | None) -> dict[str, Any] | None:
+        """What the store holds after the completing request failed or was interrupted: the
+        object's HeadObject answer if it is this one, else None. A multipart upload not yet
+        completed is aborted before the last look, so that the answer is final."""
+        parts = None if body is not None else self._parts
+        found = self._requests.stored(parts, body)
+        if found is None and self._upload_id is not None:
+            self._abort_upload()
+            found = self._requests.stored(parts, body)
+        return found
+
+    def _completed(self) -> None:
+        self._end("completed")
+        if self._on_end is not None:
+            self._on_end(True)
 
     def _abandon(self, cause: BaseException | None) -> None:
         """Abort after ``cause`` (None: the caller asked), then tell the callbacks."""
-        abort_failure: UploadError | None = None
-        if self._pipeline is not None:
-            self._pipeline.cancel()  # no part may land after the abort
-        if self._upload_id is not None:
-            try:
-                self._requests.abort(self._upload_id)
-            except UploadError as error:
-                abort_failure = error
-                if cause is not None:
-                    cause.add_note(f"and the abort failed too, leaving parts stored: {error}")
-        self._end("aborted" if cause is None else f"aborted after {_summary(cause)}")
+        if self.closed:  # a callback may have ended the writer already
+            return
+        try:
+            if self._pipeline is not None:
+                self._pipeline.cancel()  # no part may land after the abort
+            self._abort_upload()
+        finally:
+            self._end("aborted" if cause is None else f"aborted after {_summary(cause)}")
+        failure = self._abort_failure
+        if failure is not None:
+            if isinstance(cause, UploadError):
+                cause.abort_failed(failure)
+            elif cause is not None:
+                cause.add_note(f"cloudpipe: {shown(self.name)}: {leftover(failure)}")
         try:
             if isinstance(cause, UploadError) and self._on_error is not None:
                 self._on_error(cause)
         finally:
             if self._on_end is not None:
                 self._on_end(False)
-        if abort_failure is not None and cause is None:
-            raise abort_failure
+        if failure is not None and cause is None:
+            raise failure
 
-    def _end(self, how: str) -> None:
+    def _abort_upload(self) -> None:
+        """Abort the multipart upload, once; a failure is kept in ``_abort_failure``."""
+        if self._upload_id is None or self._abort_sent:
+            return
+        self._abort_sent = True
+        try:
+            self._requests.abort(self._upload_id)
+        except UploadError as error:
+            error.aborted = False
+            self._abort_failure = error
+
+    def _end(self, how: str, *, forked: bool = False) -> None:
         self._ending = how
-        if self._pipeline is not None:
+        if self._pipeline is not None and not forked:
             self._pipeline.close()
         self._buffer.release()
+        lifetime.untrack(self)
         super().close()
 
     def _check_open(self) -> None:
         if self.closed:
-            raise ValueError(f"I/O operation on closed writer {self.name} ({self._ending})")
+            raise ValueError(f"I/O operation on closed writer {shown(self.name)} ({self._ending})")
 
 
 def _summary(error: BaseException) -> str:
@@ -369,11 +503,17 @@ def _summary(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def _check_int(name: str, value: object, low: int, high: int | None, allowed: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"{name}={value} is out of range: it must be {allowed}")
+def _check_int(name: str, value: object, low: int, high: int | None, allowed: str) -> int:
+    """``value`` as an int (any integer type: NumPy's too), checked against its range."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not bool")
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
+    if number < low or (high is not None and number > high):
+        raise ValueError(f"{name}={number} is out of range: it must be {allowed}")
+    return number
 
 
 def _check_bucket(bucket: object) -> None:

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import cloudpipe
-from tests.conftest import PART, assert_no_trace, read_object, stream
+from tests.conftest import PART, assert_no_trace, pending_uploads, read_object, stream
 from tests.faultproxy import FaultProxy, Rule
 
 DATA = random.Random(11).randbytes(2 * PART + 1000)
@@ -123,8 +123,15 @@ def test_failed_abort_is_reported_with_the_failure(
     proxy.respond(403, "AccessDenied", "no abort", method="DELETE")
     with pytest.raises(cloudpipe.UploadError) as caught:
         stream(proxied, bucket, DATA)
-    assert any("the abort failed too" in note for note in caught.value.__notes__)
-    s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=caught.value.upload_id)
+    error = caught.value
+    assert error.aborted is False
+    assert str(error) == (
+        f"s3://{bucket}/k: part 2 failed: AccessDenied: no; and the abort failed too "
+        f"(AccessDenied: no abort): upload {error.upload_id} stays stored and billed until "
+        f"aborted, e.g. with: cloudpipe uploads s3://{bucket}/k --abort"
+    )
+    assert [u["UploadId"] for u in pending_uploads(s3, bucket)] == [error.upload_id]
+    s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=error.upload_id)
     assert_no_trace(s3, bucket, "k")
 
 
