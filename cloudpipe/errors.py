@@ -68,18 +68,19 @@ class UploadError(OSError):
     def abort_failed(self, failure: UploadError) -> None:
         """Record that the abort after this error failed too (``failure``)."""
         self.aborted = False
-        self._abort_failure = leftover(failure)
+        self._abort_failure = "and the abort failed too " + leftover(failure)
 
     def __str__(self) -> str:
         return super().__str__() + (f"; {self._abort_failure}" if self._abort_failure else "")
 
 
 def leftover(failure: UploadError) -> str:
-    """What a failed abort leaves behind, and how to remove it, in one clause."""
+    """Why an abort failed, what it leaves behind and how to remove it: ``(cause): upload
+    ID stays stored ...``, to follow words such as "the abort failed too"."""
     cause = describe(failure.__cause__) if failure.__cause__ is not None else str(failure)
     where = f"s3://{failure.bucket}/{failure.key}"
     return (
-        f"and the abort failed too ({cause}): upload {failure.upload_id} stays stored "
+        f"({cause}): upload {failure.upload_id} stays stored "
         f"and billed until aborted, e.g. with: cloudpipe uploads {shown(where)} --abort"
     )
 

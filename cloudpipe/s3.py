@@ -315,15 +315,33 @@ class ObjectRequests:
             **self._args[COMPLETE],
         )
         if not response.get("ETag"):  # Ceph RGW answers Complete with an empty ETag
-            head = self._call(HEAD, upload_id, None, self.client.head_object, **self._args[HEAD])
-            response["ETag"] = self._require(
-                head, "ETag", f"{COMPLETE} (then {HEAD})", upload_id, None
-            )
+            response["ETag"] = self._etag_after_complete(upload_id, parts)
         problem = self._checksums.object_mismatch(parts, response)
         if problem:
             self._discard(response)
             raise self._integrity_error(COMPLETE, problem, upload_id, None)
         return response
+
+    def _etag_after_complete(self, upload_id: str, parts: list[CompletedPartTypeDef]) -> str:
+        """The ETag of the object Complete made, from HeadObject, when Complete's answer has
+        none. The object found must be the one these parts make: anything else at the key
+        (the object it held before) is left alone, and the answer is a failure."""
+        what = f"{COMPLETE} answered without ETag, and {HEAD}"
+        try:
+            head = self._call(HEAD, upload_id, None, self.client.head_object, **self._args[HEAD])
+        except UploadError as error:
+            cause = describe(error.__cause__) if error.__cause__ else str(error)
+            raise self.error(f"{what} failed: {cause}", upload_id, None) from error
+        etag = str(self._require(head, "ETag", what, upload_id, None))
+        expected = multipart_etag(parts)
+        if expected is not None and quoted(etag) != expected:
+            raise self.error(
+                f"{what} finds another object at the key (ETag {quoted(etag)}, not {expected}): "
+                f"is {self.client.meta.endpoint_url} an S3 endpoint?",
+                upload_id,
+                None,
+            )
+        return etag
 
     def abort(self, upload_id: str) -> None:
         """Abort the upload so that no part stays stored (and billed); gone already is fine."""
@@ -445,17 +463,23 @@ class ObjectRequests:
         seconds = self._deadline(params)
         attempt = 1
         while True:
-            try:
-                with WATCHER.deadline(seconds) as deadline:
-                    return dict(request(Bucket=self.bucket, Key=self.key, **params))
-            except (ClientError, BotoCoreError) as error:
-                if attempt >= self.max_attempts or not is_retryable(error):
-                    tries = f" after {attempt} attempts" if attempt > 1 else ""
-                    cause = describe(error)
-                    if deadline.expired:
-                        cause = f"cut off at its deadline of {seconds:.0f} s ({cause})"
-                    message = f"{what} failed{tries}: {cause}"
-                    raise self.error(message, upload_id, part_number) from error
+            failure: ClientError | BotoCoreError | None = None
+            with WATCHER.deadline(seconds) as deadline:
+                try:
+                    response = dict(request(Bucket=self.bucket, Key=self.key, **params))
+                except (ClientError, BotoCoreError) as error:
+                    failure = error
+            if failure is None and not deadline.expired:
+                return response
+            # cut off at its deadline, whatever botocore made of the half-read answer
+            retryable = deadline.expired or (failure is not None and is_retryable(failure))
+            if attempt >= self.max_attempts or not retryable:
+                tries = f" after {attempt} attempts" if attempt > 1 else ""
+                cause = describe(failure) if failure is not None else "an answer cut short"
+                if deadline.expired:
+                    cause = f"cut off at its deadline of {seconds:.0f} s ({cause})"
+                message = f"{what} failed{tries}: {cause}"
+                raise self.error(message, upload_id, part_number) from failure
             time.sleep(BACKOFF.delay(attempt))
             attempt += 1
 

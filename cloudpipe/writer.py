@@ -293,7 +293,9 @@ class S3MultipartWriter(io.BufferedIOBase):
             self.abort()
         except UploadError:
             assert self._abort_failure is not None
-            message = f"{shown(self.name)} {how}: {leftover(self._abort_failure)}"
+            message = (
+                f"{shown(self.name)} {how}, and its abort failed {leftover(self._abort_failure)}"
+            )
             warnings.warn(message, RuntimeWarning, stacklevel=2, source=self)
         else:
             message = (
@@ -464,7 +466,9 @@ class S3MultipartWriter(io.BufferedIOBase):
             if isinstance(cause, UploadError):
                 cause.abort_failed(failure)
             elif cause is not None:
-                cause.add_note(f"cloudpipe: {shown(self.name)}: {leftover(failure)}")
+                cause.add_note(
+                    f"cloudpipe: {shown(self.name)}: the abort failed {leftover(failure)}"
+                )
         try:
             if isinstance(cause, UploadError) and self._on_error is not None:
                 self._on_error(cause)

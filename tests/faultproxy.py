@@ -7,7 +7,12 @@ unless a rule matches, and then, depending on the rule:
 * ``reset``: reads ``after_bytes`` of the request body, then resets the connection;
 * ``drop_response``: forwards the request, lets the server handle it, then resets the
   connection instead of answering;
-* ``stall``: forwards, then holds the answer for ``seconds`` before resetting the connection.
+* ``stall``: forwards, then holds the answer for ``seconds`` before resetting the connection;
+* ``hold``: holds the request for ``seconds``, then forwards it (even if the client left);
+* ``trickle``: forwards, then sends the answer one byte every ``seconds``.
+
+``outage(seconds)`` makes the endpoint unreachable for a while: every request in that window
+has its connection reset before anything is read or forwarded.
 
 Every request is logged as ``(method, path, headers, action)`` for the tests to inspect.
 """
@@ -54,6 +59,7 @@ class Logged:
     path: str
     headers: dict[str, str]
     action: str
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -66,6 +72,7 @@ class FaultProxy:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._down_until = 0.0
         proxy = self
 
         class Handler(_Handler):
@@ -91,6 +98,15 @@ class FaultProxy:
             f"<Message>{message}</Message><RequestId>faultproxy</RequestId></Error>"
         ).encode()
         return self.add(Rule("respond", status=status, body=body, **match))  # type: ignore[arg-type]
+
+    def outage(self, seconds: float) -> None:
+        """Reset every connection for the next ``seconds``, as an endpoint that is down."""
+        with self._lock:
+            self._down_until = time.monotonic() + seconds
+
+    def is_down(self) -> bool:
+        with self._lock:
+            return time.monotonic() < self._down_until
 
     def requests(self, method: str | None = None, path_contains: str = "") -> list[Logged]:
         with self._lock:
@@ -132,6 +148,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _handle(self) -> None:
+        if self.owner.is_down():
+            self.owner._record(Logged(self.command, self.path, {}, "outage"))
+            self._reset()
+            return
         rule = self.owner._take_rule(self.command, self.path)
         action = rule.action if rule else "forward"
         seen = {k.lower(): v for k, v in self.headers.items()}
@@ -146,6 +166,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"Content-Type": "application/xml"} | rule.headers
             self._answer(rule.status, "Injected", headers, rule.body)
             return
+        if rule and rule.action == "hold":
+            time.sleep(rule.seconds)
         status, reason, answer_headers, answer = self._forward(body)
         if rule and rule.action == "drop_response":
             self._reset()
@@ -153,6 +175,9 @@ class _Handler(BaseHTTPRequestHandler):
         if rule and rule.action == "stall":
             time.sleep(rule.seconds)
             self._reset()
+            return
+        if rule and rule.action == "trickle":
+            self._trickle(status, reason, answer_headers, answer, rule.seconds)
             return
         self._answer(status, reason, answer_headers, answer)
 
@@ -187,6 +212,23 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
         self.wfile.flush()
+
+    def _trickle(
+        self, status: int, reason: str, headers: dict[str, str], body: bytes, seconds: float
+    ) -> None:
+        """The whole answer, one byte every ``seconds``, until it is sent or the client leaves."""
+        lines = [f"HTTP/1.1 {status} {reason}"]
+        lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() != "content-length"]
+        lines.append(f"Content-Length: {len(body)}")
+        answer = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        self.close_connection = True
+        for index in range(len(answer)):
+            try:
+                self.wfile.write(answer[index : index + 1])
+                self.wfile.flush()
+            except OSError:
+                return
+            time.sleep(seconds)
 
     def _reset(self) -> None:
         """Close with an RST rather than a FIN, as a crashed peer or middlebox would."""

@@ -1,0 +1,141 @@
+"""Programs the process tests run as real child processes: ``python -m tests.writer_process
+SCENARIO BUCKET KEY [CONCURRENCY]``, with the endpoint and credentials in AWS_* variables.
+
+Each prints what it saw on standard output, one ``label: text`` line per event, and the
+tests compare that with what the server holds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import cloudpipe
+
+PART = 5 * 2**20
+PARENT = b"P" * (PART + 1000)
+PARENT_TAIL = b"Q" * 3000
+CHILD = b"C" * (PART + 7)
+LEFT_OPEN = b"x" * (PART + 123)
+
+
+def say(label: str, text: object) -> None:
+    print(f"{label}: {text}", flush=True)
+
+
+def writer(bucket: str, key: str, concurrency: int) -> cloudpipe.S3MultipartWriter:
+    return cloudpipe.S3MultipartWriter(
+        bucket,
+        key,
+        part_size=PART,
+        max_concurrency=concurrency,
+        on_end=lambda completed: say(f"on_end {os.getpid()}", completed),
+    )
+
+
+def fork(bucket: str, key: str, concurrency: int) -> None:
+    """A child forked mid-stream writes, closes and leaves the with block: none of it may
+    reach the server; the parent then finishes its own object."""
+    with writer(bucket, key, concurrency) as w:
+        w.write(PARENT)
+        pid = os.fork()
+        if pid == 0:
+            for call in (lambda: w.write(CHILD), w.close):
+                try:
+                    call()
+                except RuntimeError as error:
+                    say("child refused", error)
+            # leave the with block cleanly (it closes) and exit as a normal program does
+            return
+        _, status = os.waitpid(pid, 0)
+        say("child exit status", os.waitstatus_to_exitcode(status))
+        w.write(PARENT_TAIL)
+    say("parent etag", w.etag)
+
+
+def fork_exception(bucket: str, key: str, concurrency: int) -> None:
+    """A forked child whose with block fails, then exits: aborts nothing of the parent's."""
+    with writer(bucket, key, concurrency) as w:
+        w.write(PARENT)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                with w:
+                    raise LookupError("the child's own failure")
+            except LookupError:
+                pass
+            os._exit(0)
+        os.waitpid(pid, 0)
+        w.write(PARENT_TAIL)
+    say("parent etag", w.etag)
+
+
+def multiprocessing_fork(bucket: str, key: str, concurrency: int) -> None:
+    """multiprocessing's fork start method: the child gets the writer through the fork."""
+    import multiprocessing
+
+    with writer(bucket, key, concurrency) as w:
+        w.write(PARENT)
+
+        def child() -> None:
+            try:
+                w.write(CHILD)
+            except RuntimeError as error:
+                say("child refused", error)
+
+        process = multiprocessing.get_context("fork").Process(target=child)
+        process.start()
+        process.join(60)
+        say("child exit status", process.exitcode)
+        w.write(PARENT_TAIL)
+    say("parent etag", w.etag)
+
+
+OPEN_AT_EXIT: object = None
+
+
+def exit_binary(bucket: str, key: str, concurrency: int) -> None:
+    """A module global still open when the interpreter exits."""
+    global OPEN_AT_EXIT
+    w = writer(bucket, key, concurrency)
+    w.write(LEFT_OPEN)
+    OPEN_AT_EXIT = w
+    say("left open", w.upload_id or "before any request")
+
+
+def exit_text(bucket: str, key: str, concurrency: int) -> None:
+    global OPEN_AT_EXIT
+    text = cloudpipe.open(f"s3://{bucket}/{key}", "w", part_size=PART, max_concurrency=concurrency)
+    text.write("x" * (PART + 123))
+    text.flush()
+    OPEN_AT_EXIT = text
+    say("left open", text.buffer.upload_id)
+
+
+def close_slowly(bucket: str, key: str, concurrency: int) -> None:
+    """Close (the test interrupts it) and report what the writer says happened."""
+    size = int(os.environ.get("CLOUDPIPE_TEST_SIZE", str(2 * PART + 99)))
+    w = writer(bucket, key, concurrency)
+    w.write(b"z" * size)
+    say("closing", time.monotonic())
+    try:
+        w.close()
+    except KeyboardInterrupt:
+        say("interrupted", "KeyboardInterrupt")
+    say("closed", w.closed)
+    say("etag", w.etag)
+
+
+SCENARIOS = {
+    "fork": fork,
+    "fork-exception": fork_exception,
+    "multiprocessing-fork": multiprocessing_fork,
+    "exit-binary": exit_binary,
+    "exit-text": exit_text,
+    "close": close_slowly,
+}
+
+if __name__ == "__main__":
+    scenario, bucket_name, key_name = sys.argv[1:4]
+    SCENARIOS[scenario](bucket_name, key_name, int(sys.argv[4]) if len(sys.argv) > 4 else 1)
