@@ -4,7 +4,9 @@
     cloudpipe uploads s3://BUCKET[/PREFIX] [--older-than AGE] [--abort]
 
 Exit status: 0 stored; 1 the upload failed and was aborted; 2 usage error; 130 interrupted
-(SIGINT or SIGTERM), upload aborted.
+(SIGINT or SIGTERM), upload aborted. An interrupt that comes while the object is being
+completed is answered by asking the store: if it holds the object, the status is 0 and the
+message says so.
 """
 
 from __future__ import annotations
@@ -263,9 +265,15 @@ def upload(options: argparse.Namespace, source: io.BufferedIOBase) -> dict[str, 
             extra_args=extra_args_from(options),
             on_drained=drained,
         )
-        with writer:
-            copy(source, writer, bar, options.expected_size)
-            size = writer.tell()
+        interrupted = None
+        try:
+            with writer:
+                copy(source, writer, bar, options.expected_size)
+                size = writer.tell()
+        except Interrupted as signal_name:
+            if writer.etag is None:
+                raise
+            interrupted = str(signal_name)  # during Complete, which the store had carried out
     seconds = time.monotonic() - started
     return {
         "url": options.url,
@@ -277,6 +285,7 @@ def upload(options: argparse.Namespace, source: io.BufferedIOBase) -> dict[str, 
         "etag": writer.etag,
         "version_id": writer.version_id,
         "seconds": round(seconds, 3),
+        "interrupted": interrupted,
     }
 
 
@@ -373,7 +382,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         fail(error_message(error) + aborted, EXIT_FAILED)
     if options.json:
         print(json.dumps(result))
-    if not options.quiet:
+    if result["interrupted"]:  # said even with --quiet: the user pressed Ctrl-C, and it stored
+        print(
+            f"cloudpipe: interrupted by {result['interrupted']}, but the object was already "
+            f"stored: {summary(result).removeprefix('cloudpipe: ')}",
+            file=sys.stderr,
+        )
+    elif not options.quiet:
         print(summary(result), file=sys.stderr)
     return EXIT_OK
 

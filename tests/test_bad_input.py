@@ -207,6 +207,134 @@ def test_input_shorter_than_expected_size(
     assert_intact(s3, bucket)
 
 
+def test_key_with_control_characters(s3: Any, bucket: str, original: bytes) -> None:
+    writer = cloudpipe.S3MultipartWriter("no-such-bucket-here", "a\nb\tc", client=s3)
+    with raises_one_line(
+        cloudpipe.UploadError, r"^'s3://no-such-bucket-here/a\\nb\\tc': PutObject failed"
+    ):
+        writer.write(b"x")
+        writer.close()
+    with raises_one_line(ValueError, r"closed writer 's3://no-such-bucket-here/a\\nb\\tc'"):
+        writer.write(b"more")
+    assert_intact(s3, bucket)
+
+
+def test_numpy_integers(s3: Any, bucket: str, original: bytes) -> None:
+    import numpy as np
+
+    with cloudpipe.S3MultipartWriter(
+        bucket,
+        "numpy",
+        client=s3,
+        part_size=np.int64(PART),
+        expected_size=np.uint32(PART + 3),
+        max_attempts=np.int8(2),
+        max_concurrency=np.int16(1),
+    ) as writer:
+        writer.write(b"n" * (PART + 3))
+    assert writer.part_count == 2
+    assert read_object(s3, bucket, "numpy") == b"n" * (PART + 3)
+    with raises_one_line(TypeError, "part_size must be an int, not float64"):
+        cloudpipe.S3MultipartWriter(bucket, KEY, client=s3, part_size=np.float64(PART))
+    assert_intact(s3, bucket)
+
+
+SSE_C_KEY = "0123456789abcdef0123456789abcdef"
+
+
+def test_sse_c_key_is_never_shown(s3: Any, bucket: str, original: bytes) -> None:
+    with raises_one_line(ValueError, "extra_args SSECustomerKey must be str or bytes, not int"):
+        cloudpipe.S3MultipartWriter(
+            bucket, KEY, client=s3, extra_args={"SSECustomerKey": 12345678901234567890}
+        )
+    messages = []
+    sse = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": SSE_C_KEY}
+    for extra in ({**sse, "SSECustomerAlgorithm": 7}, {**sse, "Unknown": 1}):
+        with pytest.raises(ValueError, match=r"^extra_args") as caught:
+            cloudpipe.S3MultipartWriter(bucket, KEY, client=s3, extra_args=extra)
+        messages.append(str(caught.value))
+    writer = cloudpipe.S3MultipartWriter(
+        "no-such-bucket-here", KEY, client=s3, part_size=PART, extra_args=sse
+    )
+    with pytest.raises(cloudpipe.UploadError) as failed:
+        writer.write(b"s" * PART)
+    messages += [str(failed.value), repr(writer), str(failed.value.__cause__)]
+    for message in messages:
+        assert SSE_C_KEY not in message
+        assert "12345678901234567890" not in message
+    assert_intact(s3, bucket)
+
+
+@pytest.mark.parametrize(
+    ("extra_args", "message"),
+    [
+        ({"Metadata": {"owner": "Zoë"}}, "extra_args Metadata 'owner': the value is not printable"),
+        ({"Metadata": {"note": "a\r\nX-Evil: 1"}}, "extra_args Metadata 'note': the value is not"),
+        ({"ContentType": "text/plain\r\n"}, "extra_args ContentType='text/plain\\r\\n' is not"),
+    ],
+    ids=["non-ascii", "crlf-metadata", "crlf-header"],
+)
+def test_metadata_that_cannot_be_a_header(
+    s3: Any, bucket: str, original: bytes, proxy: FaultProxy, extra_args: Any, message: str
+) -> None:
+    with raises_one_line(ValueError, re.escape(message)):
+        cloudpipe.S3MultipartWriter(
+            bucket, KEY, client=make_client(proxy.endpoint_url), extra_args=extra_args
+        )
+    assert proxy.requests() == []
+    assert_intact(s3, bucket)
+
+
+def test_largest_part_size_with_a_tiny_stream(s3: Any, bucket: str, original: bytes) -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with cloudpipe.S3MultipartWriter(bucket, "tiny", client=s3, part_size=5 * 2**30) as w:
+            w.write(b"tiny!")
+            peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"{peak} bytes traced for a 5-byte stream"
+    assert read_object(s3, bucket, "tiny") == b"tiny!"
+    assert_intact(s3, bucket)
+
+
+def test_text_mode_mistakes_leave_nothing_open(
+    server: Any, s3: Any, bucket: str, original: bytes, tmp_path: Path
+) -> None:
+    program = f"""
+import gc, cloudpipe
+url = "s3://{bucket}/{KEY}"
+for kwargs in ({{"encoding": "nope"}}, {{"newline": "\\t"}}):
+    try:
+        cloudpipe.open(url, "w", **kwargs)
+    except (LookupError, ValueError) as error:
+        print(type(error).__name__, error)
+text = cloudpipe.open(url, "w")
+binary = text.detach()
+binary.abort()
+del text
+gc.collect()
+print("done")
+"""
+    done = subprocess.run(
+        [sys.executable, "-W", "error::ResourceWarning", "-c", program],
+        env=aws_env(server.endpoint_url, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "LookupError unknown encoding: nope",
+        "ValueError illegal newline value: '\\t'",
+        "done",
+    ]
+    assert done.stderr == ""
+    assert_intact(s3, bucket)
+
+
 def test_docs_table_lists_exactly_these_tests() -> None:
     documented = re.findall(r"`(test_\w+)`", DOCS.read_text())
     defined = [

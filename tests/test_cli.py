@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PART, assert_no_trace, aws_env, pending_uploads, read_object
-from tests.faultproxy import FaultProxy
+from tests.faultproxy import FaultProxy, Rule
 from tests.servers import free_ports
 
 COMMAND = [str(Path(sys.executable).with_name("cloudpipe"))]
@@ -183,3 +183,51 @@ def test_signal_mid_upload_aborts(
     assert process.returncode == 130
     assert one_line(err) == f"cloudpipe: interrupted by {signum.name}: upload aborted"
     assert_no_trace(s3, bucket, "k")
+
+
+@pytest.mark.parametrize(
+    ("rule", "status", "message"),
+    [
+        ("stall", 0, "interrupted by SIGINT, but the object was already stored: s3://"),
+        ("hold", 130, "interrupted by SIGINT: upload aborted"),
+    ],
+    ids=["store-committed", "store-never-saw-it"],
+)
+def test_interrupt_during_complete_says_what_the_store_holds(
+    s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path, rule: str, status: int, message: str
+) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"last night's backup")
+    proxy.add(Rule(rule, method="POST", path_contains="uploadId=", seconds=4))
+    process = subprocess.Popen(
+        [*COMMAND, f"s3://{bucket}/k", "--part-size", "5MiB", "--json"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=aws_env(proxy.endpoint_url, tmp_path),
+    )
+    assert process.stdin is not None
+    process.stdin.write(DATA)
+    process.stdin.close()
+    deadline = time.monotonic() + 60
+    while not proxy.requests("POST", "uploadId="):
+        assert time.monotonic() < deadline, "Complete was never sent"
+        time.sleep(0.02)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    assert process.stdout is not None
+    assert process.stderr is not None
+    out, err = process.stdout.read(), process.stderr.read()
+    process.stdout.close()
+    process.stderr.close()
+    assert process.wait(timeout=60) == status, err
+    assert message in one_line(err)
+    time.sleep(4)  # a held Complete reaches the store now, too late to count
+    stored = read_object(s3, bucket, "k")
+    if status == 0:
+        assert stored == DATA
+        result = json.loads(out)
+        assert result["interrupted"] == "SIGINT"
+        assert result["etag"] == s3.head_object(Bucket=bucket, Key="k")["ETag"]
+    else:
+        assert stored == b"last night's backup"
+    assert pending_uploads(s3, bucket) == []
