@@ -1,38 +1,42 @@
-"""The ``cloudpipe`` command: standard input (or a file) into one S3 object.
+"""The ``cloudpipe`` command: standard input, a file or a producer's output into one S3 object.
 
-    producer | cloudpipe [OPTIONS] s3://BUCKET/KEY
+    producer | cloudpipe [OPTIONS] [-] s3://BUCKET/KEY
+    cloudpipe [OPTIONS] s3://BUCKET/KEY -- COMMAND [ARG...]
     cloudpipe uploads s3://BUCKET[/PREFIX] [--older-than AGE] [--abort]
 
-Exit status: 0 stored; 1 the upload failed and was aborted; 2 usage error; 130 interrupted
-(SIGINT or SIGTERM), upload aborted. An interrupt that comes while the object is being
-completed is answered by asking the store: if it holds the object, the status is 0 and the
-message says so.
+Exit status: 0 stored; 1 the upload failed (or the producer did) and was aborted; 2 usage
+error; 130 interrupted (SIGINT or SIGTERM), upload aborted. An interrupt that comes while the
+object is being completed is answered by asking the store: if it holds the object, the status
+is 0 and the message says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import io
 import json
 import re
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-from tqdm import tqdm
 
 from cloudpipe._version import __version__
+from cloudpipe.checksums import MODES
 from cloudpipe.errors import UploadError, describe
-from cloudpipe.partsize import DEFAULT_PART_SIZE
+from cloudpipe.partsize import DEFAULT_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
+from cloudpipe.producer import Producer, ProducerError
+from cloudpipe.progress import Progress
+from cloudpipe.s3 import configured_attempts
 from cloudpipe.text import parse_url
 from cloudpipe.uploads import abort_rule, pending_uploads
 from cloudpipe.writer import S3MultipartWriter
@@ -41,6 +45,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEFAULT_ATTEMPTS = 10
+"""The command's tries per request when neither --attempts nor the AWS configuration says:
+spaced as they are, ten span more than two minutes (a one-minute outage is ridden out)."""
 CHUNK = 1 << 20
 MiB = 2**20
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
@@ -59,6 +66,14 @@ class Interrupted(BaseException):
 
 class StreamLengthError(Exception):
     """The input did not have the length --expected-size promised."""
+
+
+class ExistsError(Exception):
+    """--no-clobber, and the key exists."""
+
+
+class InputError(Exception):
+    """The input cannot be read at all (a usage error, exit 2)."""
 
 
 def parse_size(text: str) -> int:
@@ -81,11 +96,25 @@ def parse_age(text: str) -> datetime.timedelta:
     return datetime.timedelta(seconds=int(number) * _AGE_UNITS[unit.lower()])
 
 
-def parse_metadata(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"invalid metadata {text!r}: use KEY=VALUE")
-    return name, value
+def parse_pair(what: str) -> Callable[[str], tuple[str, str]]:
+    """A parser of ``KEY=VALUE`` for the option that takes ``what``."""
+
+    def parse(text: str) -> tuple[str, str]:
+        name, sep, value = text.partition("=")
+        if not sep or not name:
+            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: use KEY=VALUE")
+        return name, value
+
+    return parse
+
+
+def parse_extra_arg(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE``; a VALUE that is JSON (a number, an object, true) is taken as such."""
+    name, value = parse_pair("--extra-arg")(text)
+    try:
+        return name, json.loads(value)
+    except ValueError:
+        return name, value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -123,15 +152,31 @@ def build_uploads_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXAMPLES = """examples:
+  pg_dump mydb | cloudpipe s3://backups/mydb.sql
+  cloudpipe --no-clobber s3://backups/home.tar.gz -- tar czf - /home
+      (stored only if tar exits 0, and only if the key is new)
+
+other commands:
+  cloudpipe uploads s3://BUCKET[/PREFIX] [--abort]   list or abort pending uploads
+
+exit status: 0 stored; 1 failed, upload aborted; 2 usage error; 130 interrupted, aborted"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cloudpipe",
-        description="Stream standard input (or a file) into one S3 object by multipart upload, "
-        "in memory bounded by one part.",
-        epilog="Exit status: 0 stored; 1 failed (upload aborted); 2 usage error; "
-        "130 interrupted (upload aborted).",
+        usage="%(prog)s [OPTIONS] [-] s3://BUCKET/KEY [-- COMMAND [ARG...]]",
+        description="Stream standard input, a file or a command's output into one S3 object "
+        "by multipart upload, in memory bounded by one part. With -- COMMAND, cloudpipe "
+        "runs the command, streams its standard output, and stores the object only if the "
+        "command exits 0.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("url", metavar="s3://BUCKET/KEY", help="where the object goes")
+    parser.add_argument(
+        "paths", nargs="+", metavar="[-] s3://BUCKET/KEY", help="where the object goes"
+    )
     source = parser.add_argument_group("input and parts")
     source.add_argument("--input", metavar="FILE", help="read FILE instead of standard input")
     source.add_argument(
@@ -149,22 +194,58 @@ def build_parser() -> argparse.ArgumentParser:
         "and refuses an input that is shorter or longer",
     )
     source.add_argument(
-        "--attempts", type=int, default=3, metavar="N", help="tries per request (default 3)"
+        "--attempts",
+        type=int,
+        metavar="N",
+        help="tries per request (default: AWS_MAX_ATTEMPTS or the profile's max_attempts, "
+        f"else {DEFAULT_ATTEMPTS}, which rides out a one-minute outage)",
+    )
+    source.add_argument(
+        "--concurrency", type=int, default=1, metavar="N", help="parts uploading at once (1)"
+    )
+    source.add_argument(
+        "--checksum", choices=MODES, default="crc32", help="what the store verifies (crc32)"
     )
     add_aws_options(parser)
     obj = parser.add_argument_group("object")
+    obj.add_argument(
+        "--no-clobber",
+        action="store_true",
+        help="store the object only if the key does not exist (atomic on the store)",
+    )
     obj.add_argument("--content-type", help="Content-Type of the object")
+    obj.add_argument("--content-encoding", help="Content-Encoding, e.g. gzip")
+    obj.add_argument("--content-disposition", help="Content-Disposition")
+    obj.add_argument("--cache-control", help="Cache-Control")
     obj.add_argument(
         "--metadata",
-        type=parse_metadata,
+        type=parse_pair("metadata"),
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="user metadata (repeatable)",
     )
+    obj.add_argument(
+        "--tag",
+        type=parse_pair("tag"),
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an object tag (repeatable)",
+    )
+    obj.add_argument("--acl", help="a canned ACL: private, bucket-owner-full-control, ...")
     obj.add_argument("--storage-class", help="e.g. STANDARD_IA, GLACIER_IR, DEEP_ARCHIVE")
     obj.add_argument("--sse", metavar="ALGORITHM", help="server-side encryption: AES256, aws:kms")
     obj.add_argument("--sse-kms-key-id", metavar="KEY_ID", help="the KMS key for --sse aws:kms")
+    obj.add_argument(
+        "--extra-arg",
+        type=parse_extra_arg,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other CreateMultipartUpload/PutObject member, e.g. ObjectLockMode=GOVERNANCE "
+        "(VALUE is read as JSON when it is JSON; repeatable)",
+    )
     out = parser.add_argument_group("output")
     out.add_argument(
         "--progress",
@@ -173,20 +254,78 @@ def build_parser() -> argparse.ArgumentParser:
         help="a progress bar on standard error (default: when it is a terminal)",
     )
     out.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    out.add_argument("--quiet", action="store_true", help="no summary line")
+    out.add_argument(
+        "--verbose",
+        action="store_true",
+        help="a summary line on success even when standard error is not a terminal",
+    )
+    out.add_argument("--quiet", action="store_true", help="no summary line, even on a terminal")
     out.add_argument("--version", action="version", version=f"cloudpipe {__version__}")
     return parser
 
 
-def extra_args_from(options: argparse.Namespace) -> dict[str, Any]:
+FLAGS = {
+    "ContentType": "--content-type",
+    "ContentEncoding": "--content-encoding",
+    "ContentDisposition": "--content-disposition",
+    "CacheControl": "--cache-control",
+    "Metadata": "--metadata",
+    "Tagging": "--tag",
+    "ACL": "--acl",
+    "StorageClass": "--storage-class",
+    "ServerSideEncryption": "--sse",
+    "SSEKMSKeyId": "--sse-kms-key-id",
+    "IfNoneMatch": "--no-clobber",
+}
+"""The flag that sets each request member, so that errors name what the user typed."""
+
+
+def extra_args_from(options: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """The request members the options set; --extra-arg may not repeat one a flag sets."""
     pairs = {
         "ContentType": options.content_type,
+        "ContentEncoding": options.content_encoding,
+        "ContentDisposition": options.content_disposition,
+        "CacheControl": options.cache_control,
+        "ACL": options.acl,
         "StorageClass": options.storage_class,
         "ServerSideEncryption": options.sse,
         "SSEKMSKeyId": options.sse_kms_key_id,
         "Metadata": dict(options.metadata) or None,
+        "Tagging": urllib.parse.urlencode(options.tag) or None,
+        "IfNoneMatch": "*" if options.no_clobber else None,
     }
-    return {name: value for name, value in pairs.items() if value is not None}
+    chosen = {name: value for name, value in pairs.items() if value is not None}
+    for name, value in options.extra_arg:
+        if name in chosen:
+            parser.error(f"--extra-arg {name} repeats {FLAGS[name]}: give it once")
+        chosen[name] = value
+    return chosen
+
+
+def check_ranges(options: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Sizes and counts out of range, named by their flags and in their units."""
+    if not MIN_PART_SIZE <= options.part_size <= MAX_PART_SIZE:
+        size = options.part_size
+        size = f"{size // 2**20}MiB" if size % 2**20 == 0 else f"{size} bytes"
+        parser.error(
+            f"--part-size {size} is too {'small' if options.part_size < MIN_PART_SIZE else 'large'}"
+            ": 5MiB to 5GiB"
+        )
+    limit = MAX_PARTS * MAX_PART_SIZE
+    if options.expected_size is not None and options.expected_size > limit:
+        parser.error(f"--expected-size {options.expected_size} is more than S3 allows: 48.8TiB")
+    if options.attempts is not None and options.attempts < 1:
+        parser.error(f"--attempts {options.attempts} is too small: 1 or more")
+    if not 1 <= options.concurrency <= 64:
+        parser.error(f"--concurrency {options.concurrency} is out of range: 1 to 64")
+
+
+def flag_message(message: str) -> str:
+    """A message about request members, in the flags' words."""
+    for member, flag in FLAGS.items():
+        message = message.replace(f"extra_args {member}", flag)
+    return message.replace("extra_args", "--extra-arg")
 
 
 def make_client(options: argparse.Namespace) -> S3Client:
@@ -200,75 +339,92 @@ def make_client(options: argparse.Namespace) -> S3Client:
 
 
 @contextmanager
-def interruptible() -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into Interrupted; a second signal waits for the abort to finish."""
+def interruptible() -> Iterator[list[Callable[[int], None]]]:
+    """Turn SIGINT and SIGTERM into Interrupted, after passing them to the callables in the
+    list it yields (the producer); a second signal waits for the abort to finish."""
+    forward: list[Callable[[int], None]] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for target in forward:
+            target(signum)
         raise Interrupted(signal.Signals(signum).name)
 
     if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
+        yield forward  # signal handlers can only be set from the main thread
         return
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield forward
     finally:
         for sig, action in previous.items():
             signal.signal(sig, action)
 
 
-def copy(
-    source: io.BufferedIOBase, writer: S3MultipartWriter, bar: tqdm[Any], expected: int | None
-) -> None:
+def copy(source: IO[bytes], writer: S3MultipartWriter, bar: Progress, expected: int | None) -> None:
     """Copy ``source`` into ``writer``; refuse an input that does not match ``expected``."""
     chunk = bytearray(CHUNK)
     view = memoryview(chunk)
-    while count := source.readinto(chunk):
+    while count := source.readinto(chunk):  # type: ignore[attr-defined]
         if expected is not None and writer.tell() + count > expected:
             raise StreamLengthError(f"the input is longer than --expected-size {expected} bytes")
         writer.write(view[:count])
-        bar.update(count)
+        bar.add(count)
     if expected is not None and writer.tell() != expected:
         raise StreamLengthError(
             f"the input ended after {writer.tell()} bytes, short of --expected-size {expected}"
         )
 
 
-def upload(options: argparse.Namespace, source: io.BufferedIOBase) -> dict[str, Any]:
-    """Stream ``source`` into the object; the result that --json prints."""
-    bucket, key = parse_url(options.url)
+def upload(
+    options: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    url: str,
+    command: list[str] | None,
+    forward: list[Callable[[int], None]],
+) -> dict[str, Any]:
+    """Stream the input into the object; the result that --json prints."""
+    bucket, key = parse_url(url)
     show = sys.stderr.isatty() if options.progress is None else options.progress
+    extra_args = extra_args_from(options, parser)
+    client = make_client(options)
+    attempts = options.attempts or configured_attempts(options.profile, DEFAULT_ATTEMPTS)
+    label = url if len(url) <= 40 else "…" + url[-39:]
     started = time.monotonic()
-    with tqdm(
-        total=options.expected_size,
-        unit="iB",
-        unit_scale=True,
-        unit_divisor=1024,
-        disable=not show,
-        file=sys.stderr,
-        dynamic_ncols=True,
-        desc=options.url if len(options.url) <= 40 else "…" + options.url[-39:],
-    ) as bar:
-
-        def drained(number: int, nbytes: int) -> None:
-            bar.set_postfix(parts=number, refresh=False)
-
+    with Progress(label, options.expected_size, show) as bar:
         writer = S3MultipartWriter(
             bucket,
             key,
-            client=make_client(options),
+            client=client,
             part_size=options.part_size,
             expected_size=options.expected_size,
-            max_attempts=options.attempts,
-            extra_args=extra_args_from(options),
-            on_drained=drained,
+            max_attempts=attempts,
+            max_concurrency=options.concurrency,
+            checksum=options.checksum,
+            extra_args=extra_args,
+            on_drained=bar.part_stored,
         )
+        if options.no_clobber:
+            refuse_existing(client, bucket, key, url)
+        source = open_input(options.input) if command is None else None
         interrupted = None
         try:
             with writer:
-                copy(source, writer, bar, options.expected_size)
+                writer.start()  # fails fast, before any input is read or produced
+                producer = Producer(command) if command is not None else None
+                if producer is not None:
+                    forward.append(producer.signal)
+                    source = producer.stdout
+                assert source is not None
+                try:
+                    copy(source, writer, bar, options.expected_size)
+                    if producer is not None:
+                        producer.finish()
+                except BaseException:
+                    if producer is not None:
+                        producer.stop()
+                    raise
                 size = writer.tell()
         except Interrupted as signal_name:
             if writer.etag is None:
@@ -276,7 +432,7 @@ def upload(options: argparse.Namespace, source: io.BufferedIOBase) -> dict[str, 
             interrupted = str(signal_name)  # during Complete, which the store had carried out
     seconds = time.monotonic() - started
     return {
-        "url": options.url,
+        "url": url,
         "bucket": bucket,
         "key": key,
         "bytes": size,
@@ -289,33 +445,72 @@ def upload(options: argparse.Namespace, source: io.BufferedIOBase) -> dict[str, 
     }
 
 
+def refuse_existing(client: S3Client, bucket: str, key: str, url: str) -> None:
+    """Fail before reading any input when --no-clobber meets an existing key (the store's own
+    If-None-Match at the end is what makes it atomic; this only saves the wait)."""
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except (ClientError, BotoCoreError):
+        return  # absent, or not ours to read: the store decides at the end
+    raise ExistsError(f"{url} exists already (--no-clobber): left untouched")
+
+
 def summary(result: dict[str, Any]) -> str:
     rate = result["bytes"] / MiB / result["seconds"] if result["seconds"] else 0.0
-    parts = f"{result['parts']} parts" if result["upload_id"] else "1 PutObject"
+    count = result["parts"]
+    parts = f"{count} part{'s' * (count != 1)}" if result["upload_id"] else "1 PutObject"
     return (
         f"cloudpipe: {result['url']}: {result['bytes'] / MiB:.1f} MiB ({result['bytes']} bytes) "
         f"in {parts}, {result['seconds']:.1f} s, {rate:.1f} MiB/s, ETag {result['etag']}"
     )
 
 
-def fail(message: str, status: int) -> NoReturn:
+def fail(message: str, status: int, as_json: bool = False, aborted: bool = True) -> NoReturn:
     print(f"cloudpipe: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": message, "aborted": aborted, "status": status}))
     raise SystemExit(status)
 
 
 def error_message(error: BaseException) -> str:
     if isinstance(error, UploadError) and isinstance(error.__cause__, NoCredentialsError):
         return f"s3://{error.bucket}/{error.key}: {_NO_CREDENTIALS_HINT}"
-    return " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, UploadError) and _code(error.__cause__) == "PreconditionFailed":
+        where = f"s3://{error.bucket}/{error.key}"
+        return f"{where} exists already (--no-clobber): left untouched"
+    return flag_message(" ".join(str(error).split()) or type(error).__name__)
 
 
-def open_input(path: str | None) -> io.BufferedIOBase:
+def _code(error: BaseException | None) -> str:
+    return (
+        str(error.response.get("Error", {}).get("Code", ""))
+        if isinstance(error, ClientError)
+        else ""
+    )
+
+
+def abort_outcome(error: BaseException) -> tuple[str, bool]:
+    """How the abort after ``error`` went: the words to end the line with, and whether it
+    left nothing behind (a failed abort is a note on ``error``, or in an UploadError's line)."""
+    if isinstance(error, UploadError):
+        return "", error.aborted
+    for note in getattr(error, "__notes__", []):
+        if note.startswith("cloudpipe: "):
+            return "; " + note.split(": ", 2)[2], False
+    return ": upload aborted", True
+
+
+def open_input(path: str | None) -> IO[bytes]:
     if path is None:
-        return cast(io.BufferedIOBase, sys.stdin.buffer)
+        if sys.stdin is None:
+            raise InputError(
+                "standard input is closed: pipe data in, or use --input FILE or -- COMMAND"
+            )
+        return cast(IO[bytes], sys.stdin.buffer)
     try:
         return open(path, "rb")
     except OSError as error:
-        fail(f"cannot read --input {path}: {error.strerror or error}", EXIT_USAGE)
+        raise InputError(f"cannot read --input {path}: {error.strerror or error}") from None
 
 
 def uploads_main(argv: Sequence[str]) -> int:
@@ -355,32 +550,68 @@ def uploads_main(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """The options, and the producer's command after ``--`` (None without one)."""
+    if "--" not in argv:
+        return argv, None
+    at = argv.index("--")
+    return argv[:at], argv[at + 1 :]
+
+
+def target(options: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
+    """The URL, from ``s3://B/K`` or ``- s3://B/K`` (the ``aws s3 cp -`` habit)."""
+    paths = options.paths
+    if len(paths) == 2 and paths[0] == "-":
+        paths = paths[1:]
+    elif len(paths) == 2:
+        parser.error(
+            f"the input is standard input ('-'), --input FILE or -- COMMAND, not {paths[0]!r}"
+        )
+    if len(paths) != 1:
+        parser.error(f"one s3://BUCKET/KEY, not {len(paths)} paths")
+    try:
+        parse_url(paths[0])
+    except ValueError as error:
+        parser.error(str(error))
+    return str(paths[0])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["uploads"]:
         return uploads_main(argv[1:])
+    argv, command = split_command(argv)
     parser = build_parser()
     options = parser.parse_args(argv)
+    url = target(options, parser)
+    check_ranges(options, parser)
+    if command is not None and (not command or options.input):
+        parser.error("-- takes a command to run, whose output is the input (and no --input)")
+    as_json = options.json
     try:
-        parse_url(options.url)
-    except ValueError as error:
-        parser.error(str(error))
-    source = open_input(options.input)
-    try:
-        with interruptible(), source:
-            result = upload(options, source)
+        if command is not None:
+            Producer.check(command)
+        with interruptible() as forward:
+            result = upload(options, parser, url, command, forward)
     except Interrupted as signal_name:
-        fail(f"interrupted by {signal_name}: upload aborted", EXIT_INTERRUPTED)
-    except (ValueError, TypeError, BotoCoreError) as error:  # arguments, profiles, regions
+        words, aborted = abort_outcome(signal_name)
+        fail(f"interrupted by {signal_name}{words}", EXIT_INTERRUPTED, as_json, aborted)
+    except (InputError, ValueError, TypeError, BotoCoreError) as error:  # arguments, profiles
         if options.debug:
             raise
-        fail(error_message(error), EXIT_USAGE)
-    except (UploadError, StreamLengthError, OSError) as error:
+        fail(error_message(error), EXIT_USAGE, as_json)
+    except ProducerError as error:
         if options.debug:
             raise
-        aborted = "" if isinstance(error, UploadError) else ": upload aborted"
-        fail(error_message(error) + aborted, EXIT_FAILED)
-    if options.json:
+        words, aborted = abort_outcome(error)
+        fail(f"{error}{words}", error.status, as_json, aborted)
+    except (UploadError, StreamLengthError, ExistsError, OSError) as error:
+        if options.debug:
+            raise
+        words, aborted = abort_outcome(error)
+        words = "" if isinstance(error, ExistsError) else words
+        fail(error_message(error) + words, EXIT_FAILED, as_json, aborted)
+    if as_json:
         print(json.dumps(result))
     if result["interrupted"]:  # said even with --quiet: the user pressed Ctrl-C, and it stored
         print(
@@ -388,7 +619,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"stored: {summary(result).removeprefix('cloudpipe: ')}",
             file=sys.stderr,
         )
-    elif not options.quiet:
+    elif (options.verbose or sys.stderr.isatty()) and not options.quiet:
         print(summary(result), file=sys.stderr)
     return EXIT_OK
 

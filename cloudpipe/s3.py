@@ -111,12 +111,12 @@ def default_client() -> S3Client:
     return boto3.client("s3", config=Config(retries={"total_max_attempts": 1}))
 
 
-def configured_attempts(profile: str | None = None) -> int:
+def configured_attempts(profile: str | None = None, default: int = DEFAULT_ATTEMPTS) -> int:
     """Tries per request as the user's AWS configuration sets them (``AWS_MAX_ATTEMPTS``, or
-    ``max_attempts`` in the profile), else the default 3."""
+    ``max_attempts`` in the profile), else ``default``."""
     value = botocore.session.Session(profile=profile).get_config_variable("max_attempts")
     try:
-        attempts = int(value) if value is not None else DEFAULT_ATTEMPTS
+        attempts = int(value) if value is not None else default
     except ValueError:
         raise ValueError(
             f"max_attempts in the AWS configuration is not a number: {value!r}"

@@ -256,6 +256,24 @@ class S3MultipartWriter(io.BufferedIOBase):
         """
         self._run("close", self._finish)
 
+    def start(self) -> None:
+        """Create the multipart upload now, before any data, rather than when the first part
+        fills: a wrong bucket, bad credentials or a missing write permission then fail here,
+        with no permission asked beyond the upload's own. The object becomes a multipart
+        object even if the stream turns out shorter than a part. Does nothing once started.
+
+        Raises:
+            UploadError: CreateMultipartUpload failed; the writer is closed.
+        """
+        self._run("start", self._start)
+
+    def _start(self) -> None:
+        try:
+            self._create()
+        except BaseException as error:
+            self._abandon(error)
+            raise
+
     def abort(self) -> None:
         """Discard the buffer and abort the upload: no object appears. Idempotent.
 
@@ -338,13 +356,18 @@ class S3MultipartWriter(io.BufferedIOBase):
             )
         self._buffer.prepare(self._schedule.size_of(number))
 
-    def _send_part(self) -> None:
+    def _create(self) -> str:
         if self._upload_id is None:
             self._upload_id = self._requests.create()
             if self._concurrency > 1:
                 self._pipeline = PartPipeline(self._requests, self._concurrency)
             if self._on_ready is not None:
                 self._on_ready(self._upload_id)
+        return self._upload_id
+
+    def _send_part(self) -> None:
+        self._create()
+        assert self._upload_id is not None
         self._submitted += 1
         if self._pipeline is None:
             nbytes = self._buffer.filled
@@ -407,7 +430,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         """Upload the rest and complete the object, finding out any unknown outcome."""
         try:
             if self._upload_id is not None:
-                if self._buffer.filled:
+                if self._buffer.filled or not self._submitted:  # started() with nothing sent
                     self._send_part()
                 self._land(all_parts=True)
             body = self._buffer.contents() if self._upload_id is None else None

@@ -1,0 +1,73 @@
+"""The command's progress bar: bytes in binary units from the first byte, rate, parts, time."""
+
+from __future__ import annotations
+
+import sys
+from types import TracebackType
+
+from tqdm import tqdm
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def binary_size(count: float) -> str:
+    """``0 B``, ``512 B``, ``1.5 KiB``, ``12.3 MiB``, ``1.25 GiB``: what ``ls -h`` users read."""
+    for unit in _UNITS:
+        if count < 1024 or unit == _UNITS[-1]:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+class Progress:
+    """A tqdm bar on standard error whose figures cloudpipe formats itself (tqdm's own
+    scaling shows ``0.00iB`` and ``kB`` for KiB)."""
+
+    def __init__(self, label: str, total: int | None, enabled: bool) -> None:
+        self._label = label
+        self._total = total
+        self._parts = 0
+        share = " {percentage:3.0f}%|{bar}|" if total else ""
+        timing = " [{elapsed}<{remaining}]" if total else " [{elapsed}]"
+        self._bar = tqdm(
+            total=total,
+            disable=not enabled,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            desc=self._figures(0, 0.0),
+            bar_format="{desc}" + share + timing,
+        )
+
+    def add(self, count: int) -> None:
+        """``count`` more bytes were taken."""
+        if not self._bar.disable:
+            self._bar.update(count)
+            self._show()
+
+    def part_stored(self, number: int, nbytes: int) -> None:
+        """An ``on_drained`` callback."""
+        self._parts = number
+        if not self._bar.disable:
+            self._show()
+
+    def _show(self) -> None:
+        figures = self._figures(self._bar.n, self._bar.format_dict["elapsed"])
+        self._bar.set_description_str(figures, refresh=False)
+
+    def _figures(self, done: float, elapsed: float) -> str:
+        rate = binary_size(done / elapsed if elapsed else 0)
+        total = f" / {binary_size(self._total)}" if self._total else ""
+        return f"{self._label}: {binary_size(done)}{total}, {rate}/s, parts={self._parts}"
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._bar.disable:
+            self._show()
+        self._bar.close()
