@@ -65,16 +65,22 @@ class Watcher:
         self._running: set[Deadline] = set()
         self._order = itertools.count()
         self._pid = -1
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        """In a forked child: no watcher thread, and a lock the fork may have caught held."""
+        self._condition = threading.Condition()
+        self._heap = []
+        self._running = set()
+        self._pid = -1
 
     def deadline(self, seconds: float) -> Deadline:
         return Deadline(self, seconds)
 
     def start(self, deadline: Deadline, when: float) -> None:
         with self._condition:
-            if self._pid != os.getpid():  # first use, or a forked child: no thread yet
+            if self._pid != os.getpid():  # first use here: no thread yet
                 self._pid = os.getpid()
-                self._heap.clear()
-                self._running.clear()
                 threading.Thread(
                     target=self._watch, name="cloudpipe-deadlines", daemon=True
                 ).start()

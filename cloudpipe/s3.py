@@ -15,7 +15,9 @@ default three tries span more than five seconds and ten tries more than a minute
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -114,7 +116,8 @@ def default_client() -> S3Client:
 def configured_attempts(profile: str | None = None, default: int = DEFAULT_ATTEMPTS) -> int:
     """Tries per request as the user's AWS configuration sets them (``AWS_MAX_ATTEMPTS``, or
     ``max_attempts`` in the profile), else ``default``."""
-    value = botocore.session.Session(profile=profile).get_config_variable("max_attempts")
+    where = ("AWS_MAX_ATTEMPTS", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE")
+    value = _configured_value(profile, tuple(os.environ.get(name) for name in where))
     try:
         attempts = int(value) if value is not None else default
     except ValueError:
@@ -124,6 +127,15 @@ def configured_attempts(profile: str | None = None, default: int = DEFAULT_ATTEM
     if attempts < 1:
         raise ValueError(f"max_attempts in the AWS configuration must be 1 or more, not {attempts}")
     return attempts
+
+
+@functools.lru_cache(maxsize=8)
+def _configured_value(profile: str | None, environment: tuple[str | None, ...]) -> str | None:
+    """``max_attempts`` from botocore's configuration chain, read once per profile and
+    environment (a botocore session takes milliseconds to load; writers come by the
+    thousand)."""
+    value = botocore.session.Session(profile=profile).get_config_variable("max_attempts")
+    return None if value is None else str(value)
 
 
 def _is_per_request(member: str) -> bool:

@@ -2,10 +2,13 @@
 
 1. starts SeaweedFS on 127.0.0.1 (the server the tests use) and creates a bucket;
 2. generates a 200 MiB log file beside a copy of this project's file list;
-3. runs ``tar czf - ... | cloudpipe s3://demo/backup.tar.gz --progress``;
+3. runs ``cloudpipe s3://demo/backup.tar.gz --progress -- tar czf - ...``: cloudpipe runs tar
+   itself and stores the object only if tar exits 0;
 4. downloads the object and checks the tar listing and every member's sha256 against the
    source files;
-5. stops the server. It exits 0 only if the object was verified.
+5. runs a producer that fails halfway (a tar of a file that vanishes) into the same key, and
+   shows that the verified backup is still there, byte for byte;
+6. stops the server. It exits 0 only if both checks held.
 """
 
 from __future__ import annotations
@@ -90,24 +93,15 @@ def main() -> int:
         listing.write_text("\n".join(f"project/{n}" for n in sources if n != "access.log"))
 
         url = "s3://demo/backup.tar.gz"
-        say(f"tar czf - project/ access.log | cloudpipe {url} --progress")
+        command = str(Path(sys.executable).with_name("cloudpipe"))
+        tar = ["tar", "czf", "-", "-C", str(work), "-T", str(listing), "access.log"]
+        say(f"cloudpipe {url} --progress -- tar czf - project/ access.log")
         env = server.environment()
         (work / "project").symlink_to(ROOT)
         started = time.monotonic()
-        tar = subprocess.Popen(
-            ["tar", "czf", "-", "-C", str(work), "-T", str(listing), "access.log"],
-            stdout=subprocess.PIPE,
-        )
-        assert tar.stdout is not None
-        pipe = subprocess.run(
-            [str(Path(sys.executable).with_name("cloudpipe")), url, "--progress"],
-            stdin=tar.stdout,
-            env=env,
-            check=False,
-        )
-        tar.stdout.close()
-        if tar.wait() != 0 or pipe.returncode != 0:
-            print(f"FAILED: tar exited {tar.returncode}, cloudpipe exited {pipe.returncode}")
+        done = subprocess.run([command, url, "--progress", "--verbose", "--", *tar], env=env)
+        if done.returncode != 0:
+            print(f"FAILED: cloudpipe exited {done.returncode}")
             return 1
         seconds = time.monotonic() - started
 
@@ -138,6 +132,16 @@ def main() -> int:
             f"tar listing matches ({len(members)} files), and the sha256 of all {checked} "
             f"members matches the source files (access.log: {log.stat().st_size / MiB:.0f} MiB)"
         )
+
+        failing = ["sh", "-c", f"{' '.join(tar)}; echo 'tar: disk error' >&2; exit 2"]
+        say(f"cloudpipe {url} -- (the same tar, which now fails at the end with status 2)")
+        done = subprocess.run([command, url, "--", *failing], env=env)
+        kept = client.head_object(Bucket="demo", Key="backup.tar.gz")
+        if done.returncode != 1 or kept["ETag"] != head["ETag"]:
+            print(f"FAILED: cloudpipe exited {done.returncode}; ETag {kept['ETag']}")
+            return 1
+        say("the failed run stored nothing: the verified backup is untouched")
+        print(f"s3://demo/backup.tar.gz: still ETag {kept['ETag']}, exit status 1")
     say("server stopped")
     return 0
 
