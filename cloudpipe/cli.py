@@ -391,6 +391,9 @@ def upload(
     client = make_client(options)
     attempts = options.attempts or configured_attempts(options.profile, DEFAULT_ATTEMPTS)
     label = url if len(url) <= 40 else "…" + url[-39:]
+    if options.no_clobber:
+        refuse_existing(client, bucket, key, url)
+    source = open_input(options.input) if command is None else None
     started = time.monotonic()
     with Progress(label, options.expected_size, show) as bar:
         writer = S3MultipartWriter(
@@ -405,9 +408,6 @@ def upload(
             extra_args=extra_args,
             on_drained=bar.part_stored,
         )
-        if options.no_clobber:
-            refuse_existing(client, bucket, key, url)
-        source = open_input(options.input) if command is None else None
         interrupted = None
         try:
             with writer:

@@ -54,6 +54,20 @@ def server(request: pytest.FixtureRequest) -> Iterator[S3Server]:
         yield running
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``client_timing`` measure cloudpipe's own clock (back-off, deadlines), the
+    same whatever the server: they run against the first selected server only."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        server_name = callspec.params.get("server") if callspec is not None else None
+        timing = item.get_closest_marker("client_timing") is not None
+        (dropped if timing and server_name not in (None, SELECTED[0]) else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 CONCURRENCY = [int(n) for n in os.environ.get("CLOUDPIPE_CONCURRENCY", "1,3").split(",")]
 
 

@@ -381,6 +381,7 @@ def test_no_clobber_is_atomic_on_the_store(
     assert pending_uploads(s3, bucket) == []
 
 
+@pytest.mark.client_timing
 @pytest.mark.real_backoff
 def test_default_attempts_ride_out_a_minute_long_outage(
     s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path

@@ -18,6 +18,7 @@ from tests.servers import make_client
 DATA = random.Random(41).randbytes(2 * PART + 321)
 
 
+@pytest.mark.client_timing
 @pytest.mark.real_backoff
 def test_default_tries_ride_out_a_five_second_outage(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any, monkeypatch: pytest.MonkeyPatch
@@ -68,6 +69,7 @@ def test_aws_max_attempts_decides_when_the_caller_does_not(
     assert_no_trace(s3, bucket, "k")
 
 
+@pytest.mark.client_timing
 @pytest.mark.parametrize("size", [1000, PART + 10], ids=["put-object", "part"])
 def test_a_trickling_answer_is_cut_off_and_retried(
     s3: Any, bucket: str, proxy: FaultProxy, size: int
@@ -84,6 +86,7 @@ def test_a_trickling_answer_is_cut_off_and_retried(
     assert time.monotonic() - started < deadline + 10
 
 
+@pytest.mark.client_timing
 def test_a_request_that_always_trickles_fails_naming_its_deadline(
     s3: Any, bucket: str, proxy: FaultProxy
 ) -> None:
@@ -103,6 +106,7 @@ def test_a_request_that_always_trickles_fails_naming_its_deadline(
     assert_no_trace(s3, bucket, "k")
 
 
+@pytest.mark.client_timing
 def test_a_completing_request_cut_off_after_the_store_acted_is_found_stored(
     s3: Any, bucket: str, proxy: FaultProxy
 ) -> None:
