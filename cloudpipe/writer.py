@@ -366,19 +366,16 @@ class S3MultipartWriter(io.BufferedIOBase):
         return self._upload_id
 
     def _send_part(self) -> None:
-        self._create()
-        assert self._upload_id is not None
+        upload_id = self._create()
         self._submitted += 1
         if self._pipeline is None:
             nbytes = self._buffer.filled
-            part = self._requests.upload_part(
-                self._upload_id, self._submitted, self._buffer.contents()
-            )
+            part = self._requests.upload_part(upload_id, self._submitted, self._buffer.contents())
             self._buffer.clear()
             self._stored(self._submitted, nbytes, part)
         else:
             self._land()  # waits while max_concurrency parts are in flight
-            self._pipeline.submit(self._upload_id, self._submitted, self._buffer)
+            self._pipeline.submit(upload_id, self._submitted, self._buffer)
             self._buffer = self._pipeline.free_buffer()
 
     def _land(self, *, all_parts: bool = False) -> None:
@@ -408,13 +405,13 @@ class S3MultipartWriter(io.BufferedIOBase):
             )
 
     def _run(self, what: str, step: Callable[..., None], *args: Any) -> None:
-        """Run an ending step once, unless the writer has ended; in a forked child, a
-        close is refused and an abort forgets the parent's upload without a request."""
+        """Run a step that may end the writer, unless it has ended; in a forked child, an
+        abort forgets the parent's upload without a request, and anything else is refused."""
         if self.closed:
             return
         if os.getpid() != self._pid:
             self._end(f"left to process {self._pid}", forked=True)
-            if what == "close":
+            if what != "abort":
                 self._enter(what)
             return
         self._enter(what)

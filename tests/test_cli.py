@@ -596,3 +596,14 @@ def test_json_on_failure(server: Any, tmp_path: Path) -> None:
     result = json.loads(done.stdout)
     assert "NoSuchBucket" in result["error"]
     assert result["aborted"] is True
+
+
+def test_an_empty_input_makes_an_empty_object(
+    server: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """The upload is created before any input; an input that turns out empty still completes."""
+    done = run([f"s3://{bucket}/empty", "--json"], aws_env(server.endpoint_url, tmp_path), b"")
+    assert done.returncode == 0, done.stderr
+    assert read_object(s3, bucket, "empty") == b""
+    assert json.loads(done.stdout)["bytes"] == 0
+    assert pending_uploads(s3, bucket) == []
