@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+GROW_LIMIT = 256 * 1024
+"""Bytes a buffer grows to with the data before it takes its whole capacity at once."""
+GROW_ABOVE = 32 * 2**20
+"""Capacities above this keep growing with the data (the allocator moves the pages of blocks
+this large rather than copying them, so growing costs neither time nor a second copy)."""
+
 
 class PartBuffer:
     """One part's bytes, filled in place and handed to botocore without a copy.
@@ -10,10 +16,12 @@ class PartBuffer:
     file object costs a read call per 16 KiB), so a full buffer goes out as it is and the
     last, partly filled one is shrunk in place, since nothing is written after it.
 
-    Memory follows the data: a buffer grows as it fills, up to its capacity, and keeps that
-    size once reached, so that a stream shorter than a part costs about its own size (a
-    5-byte stream with 5 GiB parts allocates bytes, not gigabytes) while the parts after the
-    first are filled without a single allocation.
+    Memory follows the data: a buffer grows as it fills, so that a stream shorter than
+    GROW_LIMIT costs its own size (a 5-byte stream with 5 GiB parts allocates bytes, not
+    gigabytes). Past GROW_LIMIT it takes its whole capacity at once, since growing a block
+    the allocator keeps on its heap copies it, and the copy would double the peak; a capacity
+    over GROW_ABOVE keeps growing instead, which such blocks do in place. Once full-size, a
+    buffer is filled without a single allocation, part after part.
     """
 
     def __init__(self) -> None:
@@ -37,13 +45,18 @@ class PartBuffer:
         """Copy as much of ``data`` as fits and return how many bytes that was."""
         count = min(len(data), self.capacity - self.filled)
         end = self.filled + count
-        if len(self._data) == self.capacity:
-            self._view[self.filled : end] = data[:count]
-        else:  # still growing: the data ends where the buffer does
-            self._view.release()
-            self._data += data[:count]
-            if len(self._data) == self.capacity:
-                self._view = memoryview(self._data)
+        if len(self._data) != self.capacity:  # still growing: the data ends where it does
+            if end <= GROW_LIMIT or self.capacity > GROW_ABOVE:
+                self._view.release()
+                self._data += data[:count]
+                if len(self._data) == self.capacity:
+                    self._view = memoryview(self._data)
+                self.filled = end
+                return count
+            whole = bytearray(self.capacity)
+            whole[: self.filled] = self._data
+            self._replace(whole)
+        self._view[self.filled : end] = data[:count]
         self.filled = end
         return count
 
