@@ -562,6 +562,8 @@ def target(options: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
     """The URL, from ``s3://B/K`` or ``- s3://B/K`` (the ``aws s3 cp -`` habit)."""
     paths = options.paths
     if len(paths) == 2 and paths[0] == "-":
+        if options.input:
+            parser.error("'-' (standard input) and --input FILE both name the input: choose one")
         paths = paths[1:]
     elif len(paths) == 2:
         parser.error(

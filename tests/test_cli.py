@@ -110,6 +110,7 @@ def test_version(tmp_path: Path) -> None:
             "cannot run 'no-such-producer-here': command not found",
         ),
         (["./file", "s3://bucket/k"], "the input is standard input ('-'), --input FILE or"),
+        (["-", "s3://bucket/k", "--input", "f"], "'-' (standard input) and --input FILE both"),
         (["s3://bucket/k", "--metadata", "novalue"], "invalid metadata 'novalue'"),
         (["s3://bucket/k", "--input", "/nonexistent/file"], "cannot read --input"),
         (["s3://bucket/k", "--no-such-option"], "unrecognized arguments: --no-such-option"),
