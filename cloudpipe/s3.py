@@ -315,7 +315,7 @@ class ObjectRequests:
         """Join the parts into the object and check it; the answer always carries its ETag.
 
         A failure here leaves the outcome unknown (the store may have completed the object
-        before the answer was lost): the caller finds out with ``settle``.
+        before the answer was lost): the caller finds out with ``stored``.
         """
         response = self._call(
             COMPLETE,
