@@ -372,8 +372,8 @@ def test_no_clobber_is_atomic_on_the_store(
         time.sleep(0.05)
     keep_old(s3, bucket)  # someone else writes the key meanwhile
     _, err = process.communicate(DATA[PART:], timeout=60)
-    if server.name == "moto" and process.returncode == 0:
-        pytest.xfail("moto ignores If-None-Match on CompleteMultipartUpload")
+    if server.name == "ceph" and process.returncode == 0:
+        pytest.xfail("Ceph 16 ignores If-None-Match on CompleteMultipartUpload")
     assert process.returncode == 1
     assert (
         one_line(err) == f"cloudpipe: s3://{bucket}/k exists already (--no-clobber): left untouched"
@@ -485,11 +485,12 @@ def test_object_options(
     assert head["ContentDisposition"] == "attachment; filename=db.sql"
     assert head["ContentLanguage"] == "fr"
     assert head["Metadata"] == {"origin": "cron"}
-    tags = s3.get_object_tagging(Bucket=bucket, Key="k")["TagSet"]
-    assert sorted((t["Key"], t["Value"]) for t in tags) == [
-        ("kind", "nightly dump"),
-        ("team", "data"),
-    ]
+    tags = s3.get_object_tagging(Bucket=bucket, Key="k").get("TagSet", [])
+    if server.name != "ceph":  # Ceph 16 drops Tagging on CreateMultipartUpload (test_extra_args)
+        assert sorted((t["Key"], t["Value"]) for t in tags) == [
+            ("kind", "nightly dump"),
+            ("team", "data"),
+        ]
     parts = proxy.requests("PUT", "partNumber=")
     assert len(parts) == 3
     assert all("content-md5" in entry.headers for entry in parts)
