@@ -32,7 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from cloudpipe._version import __version__
 from cloudpipe.checksums import MODES
-from cloudpipe.errors import UploadError, describe
+from cloudpipe.errors import UploadError, describe, error_code, shown
 from cloudpipe.partsize import DEFAULT_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 from cloudpipe.producer import Producer, ProducerError
 from cloudpipe.progress import Progress
@@ -472,21 +472,13 @@ def fail(message: str, status: int, as_json: bool = False, aborted: bool = True)
     raise SystemExit(status)
 
 
-def error_message(error: BaseException) -> str:
+def error_message(error: BaseException, no_clobber: bool = False) -> str:
     if isinstance(error, UploadError) and isinstance(error.__cause__, NoCredentialsError):
         return f"s3://{error.bucket}/{error.key}: {_NO_CREDENTIALS_HINT}"
-    if isinstance(error, UploadError) and _code(error.__cause__) == "PreconditionFailed":
-        where = f"s3://{error.bucket}/{error.key}"
-        return f"{where} exists already (--no-clobber): left untouched"
+    refused = no_clobber and error_code(error.__cause__) == "PreconditionFailed"
+    if isinstance(error, UploadError) and refused:
+        return f"{shown(f's3://{error.bucket}/{error.key}')} exists already (--no-clobber): left untouched"
     return flag_message(" ".join(str(error).split()) or type(error).__name__)
-
-
-def _code(error: BaseException | None) -> str:
-    return (
-        str(error.response.get("Error", {}).get("Code", ""))
-        if isinstance(error, ClientError)
-        else ""
-    )
 
 
 def abort_outcome(error: BaseException) -> tuple[str, bool]:
@@ -495,8 +487,8 @@ def abort_outcome(error: BaseException) -> tuple[str, bool]:
     if isinstance(error, UploadError):
         return "", error.aborted
     for note in getattr(error, "__notes__", []):
-        if note.startswith("cloudpipe: "):
-            return "; " + note.split(": ", 2)[2], False
+        if note.startswith("cloudpipe: ") and "the abort failed" in note:
+            return "; " + note[note.index("the abort failed") :], False
     return ": upload aborted", True
 
 
@@ -612,7 +604,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         words, aborted = abort_outcome(error)
         words = "" if isinstance(error, ExistsError) else words
-        fail(error_message(error) + words, EXIT_FAILED, as_json, aborted)
+        fail(error_message(error, options.no_clobber) + words, EXIT_FAILED, as_json, aborted)
     if as_json:
         print(json.dumps(result))
     if result["interrupted"]:  # said even with --quiet: the user pressed Ctrl-C, and it stored

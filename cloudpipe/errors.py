@@ -90,10 +90,17 @@ def shown(text: str) -> str:
     return text if text.isprintable() else repr(text)
 
 
+def error_code(error: BaseException | None) -> str:
+    """S3's error code (``NoSuchUpload``, ``PreconditionFailed``...) for an answer, else ""."""
+    if not isinstance(error, ClientError):
+        return ""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
 def is_retryable(error: BaseException) -> bool:
     """True for throttling, 5xx answers, timeouts, broken connections and bad digests."""
     if isinstance(error, ClientError):
-        code = str(error.response.get("Error", {}).get("Code", ""))
+        code = error_code(error)
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         return status >= 500 or status == 429 or code in RETRYABLE_CODES
     transient = (BotocoreConnectionError, HTTPClientError, IncompleteReadError, ChecksumError)

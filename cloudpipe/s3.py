@@ -33,7 +33,7 @@ from botocore.validate import ParamValidator
 
 from cloudpipe.checksums import Checksums, composite_crc32, crc32, multipart_etag, quoted
 from cloudpipe.deadline import WATCHER
-from cloudpipe.errors import UploadError, describe, is_retryable, shown
+from cloudpipe.errors import UploadError, describe, error_code, is_retryable, shown
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -368,7 +368,7 @@ class ObjectRequests:
             )
         except UploadError as error:
             cause = error.__cause__
-            if not (isinstance(cause, ClientError) and _code(cause) == "NoSuchUpload"):
+            if error_code(cause) != "NoSuchUpload":
                 raise
 
     def stored(
@@ -494,7 +494,3 @@ class ObjectRequests:
                 raise self.error(message, upload_id, part_number) from failure
             time.sleep(BACKOFF.delay(attempt))
             attempt += 1
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from cloudpipe.errors import error_code
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
@@ -47,7 +49,7 @@ def abort_rule(client: S3Client, bucket: str) -> str:
     try:
         rules = client.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
+        code = error_code(error)
         if code == "NoSuchLifecycleConfiguration":
             rules = []
         else:
