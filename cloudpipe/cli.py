@@ -477,7 +477,8 @@ def error_message(error: BaseException, no_clobber: bool = False) -> str:
         return f"s3://{error.bucket}/{error.key}: {_NO_CREDENTIALS_HINT}"
     refused = no_clobber and error_code(error.__cause__) == "PreconditionFailed"
     if isinstance(error, UploadError) and refused:
-        return f"{shown(f's3://{error.bucket}/{error.key}')} exists already (--no-clobber): left untouched"
+        where = shown(f"s3://{error.bucket}/{error.key}")
+        return f"{where} exists already (--no-clobber): left untouched"
     return flag_message(" ".join(str(error).split()) or type(error).__name__)
 
 
