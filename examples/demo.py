@@ -1,7 +1,8 @@
 """The demo behind ``make demo``: a real backup pipeline into a local S3 server, verified.
 
 1. starts SeaweedFS on 127.0.0.1 (the server the tests use) and creates a bucket;
-2. generates a 200 MiB log file beside a copy of this project's file list;
+2. generates a 200 MiB log file (CLOUDPIPE_DEMO_LOG_MIB to change it) beside a copy of this
+   project's file list;
 3. runs ``cloudpipe s3://demo/backup.tar.gz --progress -- tar czf - ...``: cloudpipe runs tar
    itself and stores the object only if tar exits 0;
 4. downloads the object and checks the tar listing and every member's sha256 against the
@@ -48,7 +49,9 @@ def project_files() -> list[str]:
     files = []
     for folder, subfolders, names in os.walk(ROOT):
         subfolders[:] = sorted(
-            d for d in subfolders if d not in SKIP and not d.endswith(".egg-info")
+            d
+            for d in subfolders
+            if d not in SKIP and not d.startswith(".venv") and not d.endswith(".egg-info")
         )
         files += [os.path.relpath(os.path.join(folder, name), ROOT) for name in sorted(names)]
     return files
@@ -85,8 +88,9 @@ def main() -> int:
         client.create_bucket(Bucket="demo")
 
         log = work / "access.log"
-        say("generating a 200 MiB access log to back up with the project's source tree")
-        generate_log(log, 200 * MiB)
+        log_mib = int(os.environ.get("CLOUDPIPE_DEMO_LOG_MIB", "200"))
+        say(f"generating a {log_mib} MiB access log to back up with the project's source tree")
+        generate_log(log, log_mib * MiB)
         sources = {name: ROOT / name for name in project_files()}
         sources["access.log"] = log
         listing = work / "files"

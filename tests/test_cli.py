@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import signal
@@ -609,3 +610,19 @@ def test_an_empty_input_makes_an_empty_object(
     assert read_object(s3, bucket, "empty") == b""
     assert json.loads(done.stdout)["bytes"] == 0
     assert pending_uploads(s3, bucket) == []
+
+
+def test_the_demo_backs_up_in_producer_mode_and_survives_a_failing_producer() -> None:
+    """`make demo`, on a smaller log: it checks its own results and exits 0 only if all held."""
+    demo = Path(__file__).resolve().parent.parent / "examples" / "demo.py"
+    done = subprocess.run(
+        [sys.executable, str(demo)],
+        env=dict(os.environ, CLOUDPIPE_DEMO_LOG_MIB="6"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "-- tar czf - project/ access.log" in done.stdout
+    assert "the failed run stored nothing: the verified backup is untouched" in done.stdout
+    assert "exited with status 2: upload aborted" in done.stderr
