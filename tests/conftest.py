@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,14 @@ def stream(
         for start in range(0, len(data), 1 << 20):
             writer.write(data[start : start + (1 << 20)])
     return writer
+
+
+def wait_until(condition: Callable[[], object], what: str, seconds: float = 30) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} never came"
+        time.sleep(0.02)
 
 
 def read_object(s3: Any, bucket: str, key: str) -> bytes:

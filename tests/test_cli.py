@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PART, assert_no_trace, aws_env, pending_uploads, read_object
+from tests.conftest import (
+    PART,
+    assert_no_trace,
+    aws_env,
+    pending_uploads,
+    read_object,
+    wait_until,
+)
 from tests.faultproxy import FaultProxy, Rule
 from tests.servers import free_ports
 
@@ -186,10 +193,7 @@ def test_signal_mid_upload_aborts(
     assert process.stdin is not None
     process.stdin.write(DATA[: PART + 100])  # one part stored, the next one buffered
     process.stdin.flush()
-    deadline = time.monotonic() + 30
-    while not pending_uploads(s3, bucket):
-        assert time.monotonic() < deadline, "the upload never started"
-        time.sleep(0.1)
+    wait_until(lambda: pending_uploads(s3, bucket), "the upload's start")
     uploaded = s3.list_parts(
         Bucket=bucket, Key="k", UploadId=pending_uploads(s3, bucket)[0]["UploadId"]
     )
@@ -224,10 +228,7 @@ def test_interrupt_during_complete_says_what_the_store_holds(
     assert process.stdin is not None
     process.stdin.write(DATA)
     process.stdin.close()
-    deadline = time.monotonic() + 60
-    while not proxy.requests("POST", "uploadId="):
-        assert time.monotonic() < deadline, "Complete was never sent"
-        time.sleep(0.02)
+    wait_until(lambda: proxy.requests("POST", "uploadId="), "Complete", seconds=60)
     time.sleep(0.3)
     process.send_signal(signal.SIGINT)
     assert process.stdout is not None
@@ -320,12 +321,15 @@ def test_signals_reach_the_producer(
         stderr=subprocess.PIPE,
         env=aws_env(server.endpoint_url, tmp_path),
     )
-    deadline = time.monotonic() + 30
-    while not pending_uploads(s3, bucket) or not s3.list_parts(
-        Bucket=bucket, Key="k", UploadId=pending_uploads(s3, bucket)[0]["UploadId"]
-    ).get("Parts"):
-        assert time.monotonic() < deadline, "no part was stored"
-        time.sleep(0.1)
+    wait_until(
+        lambda: (
+            pending_uploads(s3, bucket)
+            and s3.list_parts(
+                Bucket=bucket, Key="k", UploadId=pending_uploads(s3, bucket)[0]["UploadId"]
+            ).get("Parts")
+        ),
+        "a stored part",
+    )
     process.send_signal(signum)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130
@@ -367,10 +371,7 @@ def test_no_clobber_is_atomic_on_the_store(
     assert process.stdin is not None
     process.stdin.write(DATA[:PART])
     process.stdin.flush()
-    deadline = time.monotonic() + 30
-    while not pending_uploads(s3, bucket):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: pending_uploads(s3, bucket), "the upload's start")
     keep_old(s3, bucket)  # someone else writes the key meanwhile
     _, err = process.communicate(DATA[PART:], timeout=60)
     if server.name == "ceph" and process.returncode == 0:
@@ -397,10 +398,7 @@ def test_default_attempts_ride_out_a_minute_long_outage(
     assert process.stdin is not None
     process.stdin.write(DATA[:PART])  # part 1 goes up
     process.stdin.flush()
-    deadline = time.monotonic() + 30
-    while not proxy.requests("PUT", "partNumber=1"):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: proxy.requests("PUT", "partNumber=1"), "part 1")
     time.sleep(0.5)
     proxy.outage(60.0)
     _, err = process.communicate(DATA[PART:], timeout=240)
