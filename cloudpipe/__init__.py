@@ -1,8 +1,17 @@
 """cloudpipe: stream data of any length into one S3 object through multipart upload."""
 
 from cloudpipe._version import __version__
-from cloudpipe.errors import UploadError
+from cloudpipe.errors import ResumeError, UploadError
+from cloudpipe.resume import resume
 from cloudpipe.text import TextWriter, open
 from cloudpipe.writer import S3MultipartWriter
 
-__all__ = ["S3MultipartWriter", "TextWriter", "UploadError", "__version__", "open"]
+__all__ = [
+    "ResumeError",
+    "S3MultipartWriter",
+    "TextWriter",
+    "UploadError",
+    "__version__",
+    "open",
+    "resume",
+]

@@ -44,8 +44,12 @@ class UploadError(OSError):
         upload_id: The multipart upload's id, None before one was created.
         part_number: The part whose request failed, None for the other requests.
         aborted: True when nothing of the upload is left stored (the abort succeeded, or
-            there was nothing to abort); False when the abort failed too, so that the
-            upload's parts stay stored (and billed) until it is aborted.
+            there was nothing to abort); False when the abort failed too, or when the
+            writer has a journal and kept the upload for a resume, so that the upload's
+            parts stay stored (and billed) until it is resumed or aborted.
+        resumable: False for a failure a resume cannot mend (a stream that outgrew S3's
+            part limit): a writer with a journal aborts after it all the same.
+        journal: The journal to resume from, when the upload was kept for a resume.
     """
 
     def __init__(
@@ -63,6 +67,8 @@ class UploadError(OSError):
         self.upload_id = upload_id
         self.part_number = part_number
         self.aborted = True
+        self.resumable = True
+        self.journal: str | None = None
         self._abort_failure = ""
 
     def abort_failed(self, failure: UploadError) -> None:
@@ -70,8 +76,29 @@ class UploadError(OSError):
         self.aborted = False
         self._abort_failure = "and the abort failed too " + leftover(failure)
 
+    def kept(self, journal: str, hint: str) -> None:
+        """Record that the upload was left stored for a resume from ``journal``."""
+        self.aborted = False
+        self.journal = journal
+        self._abort_failure = f"the upload is kept: {hint}"
+
     def __str__(self) -> str:
         return super().__str__() + (f"; {self._abort_failure}" if self._abort_failure else "")
+
+
+class ResumeError(Exception):
+    """A journal cannot be resumed as asked: it is not a cloudpipe journal, its upload is
+    gone, the store holds other parts than it records, the source differs from what was
+    stored, or the SSE-C key is not the upload's. ``str(error)`` is one line; the upload
+    and the journal are left as they were.
+
+    Attributes:
+        journal: The journal's path.
+    """
+
+    def __init__(self, message: str, journal: str) -> None:
+        super().__init__(message)
+        self.journal = journal
 
 
 def leftover(failure: UploadError) -> str:

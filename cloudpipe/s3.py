@@ -73,8 +73,9 @@ ABORT = "AbortMultipartUpload"
 PUT = "PutObject"
 HEAD = "HeadObject"
 DELETE = "DeleteObject"
-OPERATIONS = (CREATE, UPLOAD_PART, COMPLETE, ABORT, PUT, HEAD, DELETE)
-_FOLLOW_UP = (HEAD, DELETE)
+LIST_PARTS = "ListParts"
+OPERATIONS = (CREATE, UPLOAD_PART, COMPLETE, ABORT, PUT, HEAD, DELETE, LIST_PARTS)
+_FOLLOW_UP = (HEAD, DELETE, LIST_PARTS)
 """Requests that read back or remove what was written: they take only the arguments that say
 who owns the bucket and how the object is encrypted, never conditions or settings."""
 _FOLLOW_UP_ARGS = frozenset(
@@ -370,6 +371,32 @@ class ObjectRequests:
             cause = error.__cause__
             if error_code(cause) != "NoSuchUpload":
                 raise
+
+    def list_parts(self, upload_id: str) -> dict[int, dict[str, Any]]:
+        """The parts the store holds for the upload, by number (ListParts, page by page)."""
+        found: dict[int, dict[str, Any]] = {}
+        marker = 0
+        while True:
+            page = self._call(
+                LIST_PARTS,
+                upload_id,
+                None,
+                self.client.list_parts,
+                UploadId=upload_id,
+                MaxParts=1000,
+                PartNumberMarker=marker,
+                **self._args[LIST_PARTS],
+            )
+            for part in page.get("Parts", []):
+                found[int(part["PartNumber"])] = part
+            if not page.get("IsTruncated"):
+                return found
+            following = int(page.get("NextPartNumberMarker") or 0)
+            if following <= marker:
+                raise self.error(
+                    f"{LIST_PARTS} answered a truncated page without a next marker", upload_id, None
+                )
+            marker = following
 
     def stored(
         self, parts: list[CompletedPartTypeDef] | None, body: bytearray | None

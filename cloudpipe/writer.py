@@ -34,6 +34,7 @@ from cloudpipe import lifetime
 from cloudpipe.buffer import PartBuffer
 from cloudpipe.checksums import quoted
 from cloudpipe.errors import UploadError, leftover, shown
+from cloudpipe.journal import NO_JOURNAL, Journal, NoJournal, new_state
 from cloudpipe.partsize import DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, PartSizeSchedule
 from cloudpipe.pipeline import PartPipeline
 from cloudpipe.s3 import ObjectRequests, configured_attempts, default_client
@@ -80,6 +81,13 @@ class S3MultipartWriter(io.BufferedIOBase):
         on_drained: ``on_drained(part_number, nbytes)``, as each part is stored.
         on_error: ``on_error(exc)``, when a request failed for good (already aborted).
         on_end: ``on_end(completed)``, once, last.
+        journal: A file to record the upload in, part by part, so that it can be resumed
+            with ``cloudpipe.resume(journal)`` after a crash. It must not exist; it is
+            removed when the writer completes or is aborted. With a journal, a request
+            that fails for good, an interrupt (KeyboardInterrupt, SystemExit), or a writer
+            left open at exit or garbage collected keep the upload stored for a resume
+            rather than abort it; ``abort()`` and an exception of the caller's own code in
+            the ``with`` block abort it as without one. Needs checksum "crc32" or "md5".
 
     Raises:
         TypeError: An argument of the wrong type.
@@ -107,6 +115,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         on_drained: Callable[[int, int], object] | None = None,
         on_error: Callable[[BaseException], object] | None = None,
         on_end: Callable[[bool], object] | None = None,
+        journal: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__()
         _check_bucket(bucket)
@@ -129,6 +138,12 @@ class S3MultipartWriter(io.BufferedIOBase):
         for name, callback in callbacks.items():
             if callback is not None and not callable(callback):
                 raise TypeError(f"{name} must be callable or None, not {type(callback).__name__}")
+        if journal is not None and not isinstance(journal, (str, os.PathLike)):
+            raise TypeError(f"journal must be a path or None, not {type(journal).__name__}")
+        if journal is not None and checksum == "none":
+            raise ValueError(
+                "journal needs checksum 'crc32' or 'md5': it records each part's CRC32"
+            )
 
         self._schedule = PartSizeSchedule.choose(part_size, expected_size)
         self._requests = ObjectRequests(
@@ -158,6 +173,12 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._lock = threading.Lock()
         self._caller: int | None = None  # the thread inside a call (its callbacks included)
         self._pid = os.getpid()
+        self._journal: NoJournal = NO_JOURNAL
+        if journal is not None:
+            state = new_state(
+                os.fspath(journal), bucket, key, self._schedule, checksum, extra_args or {}
+            )
+            self._journal = Journal.create(state)
         lifetime.track(self)
         self._ready = True
 
@@ -307,6 +328,12 @@ class S3MultipartWriter(io.BufferedIOBase):
         """Abort a writer nobody closed, and say so truthfully (nothing from a forked child)."""
         if os.getpid() != self._pid:
             return
+        if isinstance(self._journal, Journal):
+            hint = self._journal.resume_hint()
+            self._run("abort", self._abandon, LeftOpen(how))
+            message = f"{shown(self.name)} {how}: its upload is kept: {hint}"
+            warnings.warn(message, RuntimeWarning, stacklevel=2, source=self)
+            return
         try:
             self.abort()
         except UploadError:
@@ -328,6 +355,24 @@ class S3MultipartWriter(io.BufferedIOBase):
             f"{self._position} bytes, {len(self._parts)} parts>"
         )
 
+    # -- resuming (see cloudpipe.resume) ---------------------------------------------------
+
+    def _continue(self, journal: Journal) -> None:
+        """Take up the upload ``journal`` records, whose parts resume() found stored: the
+        next byte written goes after them."""
+        self._journal = journal
+        self._schedule = journal.state.schedule
+        self._upload_id = journal.state.upload_id
+        self._parts = [part.entry() for part in journal.state.parts]
+        self._submitted = len(self._parts)
+        self._position = journal.state.stored_bytes
+
+    def _found_completed(self, head: dict[str, Any]) -> None:
+        """The upload was completed before the crash: the writer ends as if it had closed."""
+        with self._lock:
+            self._result = head
+            self._completed()
+
     # -- parts -----------------------------------------------------------------------------
 
     def _take(self, data: memoryview) -> None:
@@ -348,21 +393,24 @@ class S3MultipartWriter(io.BufferedIOBase):
     def _start_part(self) -> None:
         number = self._submitted + 1
         if number > self._schedule.max_parts:
-            raise self._requests.error(
+            error = self._requests.error(
                 f"the stream needs part {number} but S3 allows {self._schedule.max_parts} "
                 f"parts ({self._position} bytes so far); pass expected_size or a larger part_size",
                 self._upload_id,
                 number,
             )
+            error.resumable = False
+            raise error
         self._buffer.prepare(self._schedule.size_of(number))
 
     def _create(self) -> str:
         if self._upload_id is None:
             self._upload_id = self._requests.create()
-            if self._concurrency > 1:
-                self._pipeline = PartPipeline(self._requests, self._concurrency)
+            self._journal.upload_started(self._upload_id)
             if self._on_ready is not None:
                 self._on_ready(self._upload_id)
+        if self._concurrency > 1 and self._pipeline is None:
+            self._pipeline = PartPipeline(self._requests, self._concurrency)
         return self._upload_id
 
     def _send_part(self) -> None:
@@ -385,6 +433,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                 self._stored(number, nbytes, part)
 
     def _stored(self, number: int, nbytes: int, part: CompletedPartTypeDef) -> None:
+        self._journal.part_stored(number, nbytes, part)
         self._parts.append(part)
         if self._on_drained is not None:
             self._on_drained(number, nbytes)
@@ -442,7 +491,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                 self._result = self._requests.complete(self._upload_id, self._parts)
         except BaseException as error:
             try:
-                found = self._find_out(body)
+                found = self._find_out(body, error)
             except BaseException:
                 found = None  # interrupted again while finding out
             if found is None:
@@ -455,32 +504,47 @@ class S3MultipartWriter(io.BufferedIOBase):
             return
         self._completed()
 
-    def _find_out(self, body: bytearray | None) -> dict[str, Any] | None:
+    def _find_out(self, body: bytearray | None, error: BaseException) -> dict[str, Any] | None:
         """What the store holds after the completing request failed or was interrupted: the
         object's HeadObject answer if it is this one, else None. A multipart upload not yet
-        completed is aborted before the last look, so that the answer is final."""
+        completed is aborted before the last look, so that the answer is final, unless the
+        journal keeps it for a resume (which finds out again)."""
         parts = None if body is not None else self._parts
         found = self._requests.stored(parts, body)
-        if found is None and self._upload_id is not None:
+        if found is None and self._upload_id is not None and not self._journal.keeps(error):
             self._abort_upload()
             found = self._requests.stored(parts, body)
         return found
 
     def _completed(self) -> None:
         self._end("completed")
+        self._journal.remove()
         if self._on_end is not None:
             self._on_end(True)
 
     def _abandon(self, cause: BaseException | None) -> None:
-        """Abort after ``cause`` (None: the caller asked), then tell the callbacks."""
+        """Abort after ``cause`` (None: the caller asked), or keep the upload for a resume
+        if the journal says so, then tell the callbacks."""
         if self.closed:  # a callback may have ended the writer already
             return
+        keep = self._journal.keeps(cause)
+        how = "kept for a resume" if keep else "aborted"
         try:
             if self._pipeline is not None:
                 self._pipeline.cancel()  # no part may land after the abort
-            self._abort_upload()
+            if not keep:
+                self._abort_upload()
         finally:
-            self._end("aborted" if cause is None else f"aborted after {_summary(cause)}")
+            self._end(how if cause is None else f"{how} after {_summary(cause)}")
+        if keep:
+            assert isinstance(self._journal, Journal)
+            hint = self._journal.resume_hint()
+            if isinstance(cause, UploadError):
+                cause.kept(self._journal.state.path, hint)
+            elif cause is not None:
+                cause.add_note(f"cloudpipe: {shown(self.name)}: the upload is kept: {hint}")
+        else:
+            self._journal.remove()
         failure = self._abort_failure
         if failure is not None:
             if isinstance(cause, UploadError):
@@ -514,12 +578,17 @@ class S3MultipartWriter(io.BufferedIOBase):
         if self._pipeline is not None and not forked:
             self._pipeline.close()
         self._buffer.release()
+        self._journal.close()
         lifetime.untrack(self)
         super().close()
 
     def _check_open(self) -> None:
         if self.closed:
             raise ValueError(f"I/O operation on closed writer {shown(self.name)} ({self._ending})")
+
+
+class LeftOpen(BaseException):
+    """The cause of ending a writer nobody closed (garbage collected, or open at exit)."""
 
 
 def _summary(error: BaseException) -> str:

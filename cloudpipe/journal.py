@@ -1,0 +1,300 @@
+"""The part journal: an append-only file recording one upload, enough to resume it after a
+crash (see cloudpipe.resume).
+
+One JSON object per line, each written whole and fsync'd before the call that stored the part
+returns, so that a journal is never behind the writer by more than the part in flight:
+
+* the header, written when the writer is made: the bucket, the key, the part-size schedule,
+  the checksum mode, and the non-secret extra_args (an SSE-C key is kept only as its MD5, to
+  check the key given at resume);
+* ``{"upload_id": ...}``, once the multipart upload is created;
+* one line per stored part: its number, offset, size, CRC32, ETag and the checksums the store
+  returned. A line for a part number already recorded replaces that part and every one
+  after it (a part sent again after a resume).
+
+A crash in the middle of an append leaves a last line without its newline: reading ignores
+it, and reopening cuts it off before appending.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cloudpipe.errors import ResumeError, UploadError, shown
+from cloudpipe.partsize import PartSizeSchedule
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+FORMAT = "cloudpipe-journal"
+VERSION = 1
+_SECRETS = ("SSECustomerKey",)
+
+
+@dataclass(frozen=True)
+class JournaledPart:
+    """One stored part as the journal records it."""
+
+    number: int
+    offset: int
+    size: int
+    crc32: str
+    etag: str
+    checksums: dict[str, str] = field(default_factory=dict)
+
+    def entry(self) -> CompletedPartTypeDef:
+        """The part's entry in CompleteMultipartUpload's list."""
+        entry: dict[str, Any] = {"ETag": self.etag, "PartNumber": self.number} | self.checksums
+        return entry  # type: ignore[return-value]
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.size
+
+
+def key_md5(key: str | bytes) -> str:
+    """The SSECustomerKeyMD5 S3 keeps for an SSE-C key (botocore encodes a str as UTF-8)."""
+    data = key.encode("utf-8") if isinstance(key, str) else key
+    return base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
+
+
+@dataclass
+class JournalState:
+    """What a journal records: the upload's settings, its id, its stored parts."""
+
+    path: str
+    bucket: str
+    key: str
+    schedule: PartSizeSchedule
+    checksum: str
+    extra_args: dict[str, Any]
+    sse_customer_key_md5: str | None
+    upload_id: str | None = None
+    parts: list[JournaledPart] = field(default_factory=list)
+    length: int = 0
+    """Bytes of the file up to the end of its last whole line."""
+
+    @property
+    def stored_bytes(self) -> int:
+        return self.parts[-1].end if self.parts else 0
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "bucket": self.bucket,
+            "key": self.key,
+            "part_size": self.schedule.base,
+            "grows": self.schedule.grows,
+            "max_parts": self.schedule.max_parts,
+            "checksum": self.checksum,
+            "extra_args": self.extra_args,
+            "sse_customer_key_md5": self.sse_customer_key_md5,
+        }
+
+    def record(self, line: Mapping[str, Any]) -> None:
+        """Take in one line of the journal (as read back, or as just written)."""
+        if "upload_id" in line:
+            self.upload_id = str(line["upload_id"])
+            self.parts.clear()
+            return
+        part = JournaledPart(
+            number=int(line["part"]),
+            offset=int(line["offset"]),
+            size=int(line["size"]),
+            crc32=str(line["crc32"]),
+            etag=str(line["etag"]),
+            checksums={str(k): str(v) for k, v in dict(line.get("checksums", {})).items()},
+        )
+        if self.upload_id is None or not 1 <= part.number <= len(self.parts) + 1:
+            raise ValueError(f"part {part.number} out of order")
+        del self.parts[part.number - 1 :]  # a part sent again replaces the old one and later
+        if part.offset != self.stored_bytes:
+            raise ValueError(f"part {part.number} at offset {part.offset}, not {self.stored_bytes}")
+        self.parts.append(part)
+
+
+def new_state(
+    path: str,
+    bucket: str,
+    key: str,
+    schedule: PartSizeSchedule,
+    checksum: str,
+    extra_args: Mapping[str, Any],
+) -> JournalState:
+    """The state of a journal about to be created for a new writer."""
+    secret = extra_args.get("SSECustomerKey")
+    kept = {name: value for name, value in extra_args.items() if name not in _SECRETS}
+    if secret is not None:
+        kept.pop("SSECustomerKeyMD5", None)  # botocore derives it from the key at each request
+    md5 = key_md5(secret) if isinstance(secret, (str, bytes)) else None
+    return JournalState(path, bucket, key, schedule, checksum, kept, md5)
+
+
+def read(path: str | os.PathLike[str]) -> JournalState:
+    """The state a journal records; a ResumeError if it is not a cloudpipe journal."""
+    name = os.fspath(path)
+    with open(name, "rb") as file:
+        data = file.read()
+    whole, _, _torn = data.rpartition(b"\n")  # a last line without its newline was torn
+    lines = whole.split(b"\n") if whole else []
+    try:
+        header = json.loads(lines[0]) if lines else None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise ValueError("no header")
+        if header.get("version") != VERSION:
+            raise ResumeError(
+                f"{name}: journal version {header.get('version')} is not one this cloudpipe "
+                f"reads ({VERSION})",
+                name,
+            )
+        state = JournalState(
+            path=name,
+            bucket=str(header["bucket"]),
+            key=str(header["key"]),
+            schedule=PartSizeSchedule(
+                int(header["part_size"]), bool(header["grows"]), int(header["max_parts"])
+            ),
+            checksum=str(header["checksum"]),
+            extra_args=dict(header["extra_args"]),
+            sse_customer_key_md5=header.get("sse_customer_key_md5"),
+            length=len(whole) + 1 if lines else 0,
+        )
+        for number, line in enumerate(lines[1:], start=2):
+            try:
+                state.record(json.loads(line))
+            except (ValueError, KeyError, TypeError) as error:
+                raise ValueError(f"line {number}: {error}") from None
+    except (ValueError, KeyError, TypeError, IndexError) as error:
+        if isinstance(error, ResumeError):
+            raise
+        what = "is empty" if not data else f"is not a cloudpipe journal ({error})"
+        raise ResumeError(f"{name} {what}", name) from None
+    return state
+
+
+class NoJournal:
+    """The journal of a writer made without one: it records nothing and keeps nothing."""
+
+    def upload_started(self, upload_id: str) -> None:
+        pass
+
+    def part_stored(self, number: int, nbytes: int, part: CompletedPartTypeDef) -> None:
+        pass
+
+    def keeps(self, cause: BaseException | None) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def remove(self) -> None:
+        pass
+
+
+NO_JOURNAL = NoJournal()
+
+
+class Journal(NoJournal):
+    """An open journal, appended to as the upload goes, then removed when it has ended."""
+
+    def __init__(self, state: JournalState, fd: int) -> None:
+        self.state = state
+        self._fd = fd
+
+    @classmethod
+    def create(cls, state: JournalState) -> Journal:
+        """Create the journal file, which must not exist, and write its header."""
+        path = state.path
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        except FileExistsError:
+            raise FileExistsError(
+                f"journal {shown(path)} exists already: resume its upload with "
+                f"cloudpipe.resume({path!r}), or remove it"
+            ) from None
+        journal = cls(state, fd)
+        journal._append(state.header())
+        _sync_directory(path)
+        return journal
+
+    @classmethod
+    def reopen(cls, state: JournalState) -> Journal:
+        """Open a journal read back with ``read()`` for appending, cutting off a torn line."""
+        fd = os.open(state.path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, state.length)
+            os.lseek(fd, 0, os.SEEK_END)
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(state, fd)
+
+    def upload_started(self, upload_id: str) -> None:
+        line = {"upload_id": upload_id}
+        self.state.record(line)
+        self._append(line)
+
+    def part_stored(self, number: int, nbytes: int, part: CompletedPartTypeDef) -> None:
+        """Record a stored part (with the CRC32 it was sent with) before the writer goes on."""
+        checksums = {k: str(v) for k, v in part.items() if k.startswith("Checksum")}
+        line = {
+            "part": number,
+            "offset": self.state.stored_bytes,
+            "size": nbytes,
+            "crc32": checksums["ChecksumCRC32"],
+            "etag": part["ETag"],
+            "checksums": checksums,
+        }
+        self.state.record(line)
+        self._append(line)
+
+    def keeps(self, cause: BaseException | None) -> bool:
+        """Whether an upload ended by ``cause`` stays stored for a resume: a request that
+        failed for good, or the process going away (an interrupt, SystemExit); not abort()
+        (``cause`` None), nor an exception of the caller's own code."""
+        if isinstance(cause, UploadError):
+            return cause.resumable
+        return cause is not None and not isinstance(cause, Exception)
+
+    def resume_hint(self) -> str:
+        path = self.state.path
+        return f"resume it with cloudpipe.resume({path!r}) or: cloudpipe resume {shown(path)}"
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def remove(self) -> None:
+        """The upload has ended (completed or aborted): nothing is left to resume."""
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.state.path)
+
+    def _append(self, line: Mapping[str, Any]) -> None:
+        data = (json.dumps(line, separators=(",", ":")) + "\n").encode("utf-8")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        os.fsync(self._fd)
+
+
+def _sync_directory(path: str) -> None:
+    """Make the journal's directory entry durable, as its lines are (POSIX only)."""
+    try:
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,238 @@
+"""cloudpipe.resume: take up, after a crash, the upload a writer recorded in its journal.
+
+The journal says which parts were stored; the store is asked (ListParts) whether it still
+holds each of them as recorded; the source, when given, is read over the stored prefix and
+checked part by part against the CRC32s the journal kept. Only then is a writer returned,
+positioned after the last stored part, whose ``close()`` completes the object from the
+journal's part list and the parts written after the resume.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import zlib
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from cloudpipe.checksums import quoted
+from cloudpipe.errors import ResumeError, UploadError, error_code, shown
+from cloudpipe.journal import Journal, JournaledPart, JournalState, key_md5, read
+from cloudpipe.s3 import ObjectRequests, configured_attempts, default_client
+from cloudpipe.writer import S3MultipartWriter
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+CHUNK = 1 << 20
+"""Bytes read from the source at a time while its stored prefix is checked."""
+
+
+def resume(
+    journal: str | os.PathLike[str],
+    *,
+    client: S3Client | None = None,
+    source: BinaryIO | None = None,
+    extra_args: Mapping[str, Any] | None = None,
+    max_attempts: int | None = None,
+    max_concurrency: int = 1,
+    on_ready: Callable[[str], object] | None = None,
+    on_drained: Callable[[int, int], object] | None = None,
+    on_error: Callable[[BaseException], object] | None = None,
+    on_end: Callable[[bool], object] | None = None,
+    on_verified: Callable[[int, int], object] | None = None,
+) -> S3MultipartWriter:
+    """Resume the upload recorded in ``journal``; return a writer to feed the rest of the stream.
+
+    Each part the journal records must be stored with the same size and ETag (and CRC32,
+    where the store lists one); a part stored but never journaled (a crash between the two)
+    is sent again, as is a last, short part (a crash during completion). The writer's
+    ``tell()`` is the offset the stream goes on from; write the rest, then ``close()``,
+    which checks the whole object as any close does.
+
+    When the upload was in fact completed before the crash, the writer returned is already
+    closed, with the object's ``etag``: the journal is removed, and nothing is sent.
+
+    Args:
+        journal: The path given as ``journal=`` to the writer that crashed.
+        client: A boto3 S3 client; by default ``boto3.client("s3")``, as for a writer.
+        source: The stream again, from its first byte (a binary file object, seekable or
+            not): the stored prefix is read from it and each part's CRC32 checked against
+            the journal, so that the returned writer is fed from the right offset of the
+            right data. Without it, the caller feeds the writer from ``tell()`` on.
+        extra_args: The secrets the journal does not keep: an SSE-C upload needs its
+            ``SSECustomerKey`` again, which is checked against the key's MD5 in the journal.
+        max_attempts: Tries per request, as for a writer.
+        max_concurrency: Parts uploading at once, as for a writer.
+        on_ready, on_drained, on_error, on_end: As for a writer; ``on_ready`` comes only if
+            the upload had not been created yet.
+        on_verified: ``on_verified(part_number, nbytes)`` as each stored part is found
+            stored and, with ``source``, matching the source.
+
+    Raises:
+        ResumeError: The journal is not a cloudpipe journal, its upload is gone and the
+            object is not stored, the store holds other parts, the source differs from
+            what was stored (the error names the first differing part), or the SSE-C key
+            is not the upload's. Nothing is sent or changed; the journal stays.
+        UploadError: A request failed for good (the upload stays as it was).
+        FileNotFoundError: There is no such journal.
+    """
+    state = read(journal)
+    secrets = _secrets(state, extra_args)
+    client = default_client() if client is None else client
+    attempts = configured_attempts() if max_attempts is None else max_attempts
+    arguments = state.extra_args | secrets
+    requests = ObjectRequests(client, state.bucket, state.key, arguments, attempts, state.checksum)
+    completed = None
+    if state.upload_id is not None:
+        completed = _check_stored(state, requests)
+    if source is not None:
+        _check_source(state, source, on_verified)
+    elif on_verified is not None:
+        for part in state.parts:
+            on_verified(part.number, part.size)
+    writer = S3MultipartWriter(
+        state.bucket,
+        state.key,
+        client=client,
+        part_size=state.schedule.base,
+        max_attempts=attempts,
+        extra_args=arguments,
+        checksum=state.checksum,
+        max_concurrency=max_concurrency,
+        on_ready=on_ready,
+        on_drained=on_drained,
+        on_error=on_error,
+        on_end=on_end,
+    )
+    writer._continue(Journal.reopen(state))
+    if completed is not None:
+        writer._found_completed(completed)
+    return writer
+
+
+def _secrets(state: JournalState, extra_args: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The SSE-C key given for an SSE-C upload, checked against the journal's MD5 of it."""
+    given = dict(extra_args or {})
+    unknown = sorted(set(given) - {"SSECustomerKey"})
+    if unknown:
+        raise ValueError(
+            f"resume: extra_args {unknown[0]!r}: the upload's arguments come from the "
+            "journal; extra_args takes only the SSECustomerKey it does not keep"
+        )
+    key = given.get("SSECustomerKey")
+    expected = state.sse_customer_key_md5
+    if expected is None and key is not None:
+        message = f"{state.path}: the upload is not SSE-C encrypted: give no SSECustomerKey"
+        raise ResumeError(message, state.path)
+    if expected is not None:
+        if not isinstance(key, (str, bytes)):
+            raise ResumeError(
+                f"{state.path}: the upload is SSE-C encrypted: pass its key again, as "
+                "extra_args={'SSECustomerKey': ...}",
+                state.path,
+            )
+        if key_md5(key) != expected:
+            raise ResumeError(
+                f"{state.path}: the SSE-C key given is not the one the upload was made with "
+                f"(its MD5 is {key_md5(key)}, the journal's {expected})",
+                state.path,
+            )
+    return given
+
+
+def _check_stored(state: JournalState, requests: ObjectRequests) -> dict[str, Any] | None:
+    """Check that the store holds the journal's parts; drop a short last part to send it
+    again. The object's HeadObject answer when the upload was completed already, else None."""
+    assert state.upload_id is not None
+    where = f"{state.path} ({shown(f's3://{state.bucket}/{state.key}')}"
+    try:
+        listed = requests.list_parts(state.upload_id)
+    except UploadError as error:
+        if error_code(error.__cause__) != "NoSuchUpload":
+            raise
+        head = requests.stored([part.entry() for part in state.parts], None)
+        if head is not None and state.parts:
+            return head
+        raise ResumeError(
+            f"{where}, upload {state.upload_id}): the upload no longer exists (aborted, or "
+            "removed by a lifecycle rule) and the object is not stored: nothing to resume; "
+            "remove the journal and start again",
+            state.path,
+        ) from None
+    for part in state.parts:
+        problem = _difference(part, listed.get(part.number))
+        if problem:
+            raise ResumeError(
+                f"{where}, upload {state.upload_id}): part {part.number} {problem}: the upload "
+                "was changed by something else than this journal's writer; not resumed",
+                state.path,
+            )
+        if part.number != len(state.parts) and part.size != state.schedule.size_of(part.number):
+            raise ResumeError(
+                f"{state.path}: part {part.number} has {part.size} bytes, not the "
+                f"{state.schedule.size_of(part.number)} of its part-size schedule: not a "
+                "journal cloudpipe wrote",
+                state.path,
+            )
+    last = state.parts[-1] if state.parts else None
+    if last is not None and last.size < state.schedule.size_of(last.number):
+        state.parts.pop()  # the stream's end, sent before the crash: sent again with it
+    return None
+
+
+def _difference(part: JournaledPart, listed: Mapping[str, Any] | None) -> str:
+    """How the stored part differs from the journal's record of it ("" when it does not)."""
+    if listed is None:
+        return "is in the journal but not stored"
+    if int(listed.get("Size", -1)) != part.size:
+        return f"is stored with {listed.get('Size')} bytes, the journal says {part.size}"
+    if quoted(str(listed.get("ETag", ""))) != quoted(part.etag):
+        return f"is stored with ETag {listed.get('ETag')}, the journal says {part.etag}"
+    crc = listed.get("ChecksumCRC32")
+    if crc and crc != part.crc32:
+        return f"is stored with CRC32 {crc}, the journal says {part.crc32}"
+    return ""
+
+
+def _check_source(
+    state: JournalState, source: BinaryIO, on_verified: Callable[[int, int], object] | None
+) -> None:
+    """Read the stored prefix from ``source`` and check each part's CRC32 against the journal."""
+    chunk = bytearray(CHUNK)
+    view = memoryview(chunk)
+    position = 0
+    for part in state.parts:
+        crc = 0
+        while position < part.end:
+            count = _read(source, view[: min(CHUNK, part.end - position)])
+            if not count:
+                raise ResumeError(
+                    f"{state.path}: the source ended after {position} bytes, but "
+                    f"{state.stored_bytes} are stored already: is it the stream the upload "
+                    "was made from? Not resumed",
+                    state.path,
+                )
+            crc = zlib.crc32(view[:count], crc)
+            position += count
+        if base64.b64encode(crc.to_bytes(4, "big")).decode("ascii") != part.crc32:
+            raise ResumeError(
+                f"{state.path}: the source differs from the stored data in part {part.number} "
+                f"(bytes {part.offset} to {part.end - 1}): resume with the stream the upload "
+                "was made from; nothing was sent",
+                state.path,
+            )
+        if on_verified is not None:
+            on_verified(part.number, part.size)
+
+
+def _read(source: BinaryIO, into: memoryview) -> int:
+    """Bytes read from ``source`` into ``into`` (0 at its end), by readinto when it has one."""
+    readinto = getattr(source, "readinto", None)
+    if readinto is not None:
+        return int(readinto(into) or 0)
+    data = source.read(len(into))
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError(f"source must be a binary file, not one that reads {type(data).__name__}")
+    into[: len(data)] = data
+    return len(data)
