@@ -2,6 +2,7 @@
 
     producer | cloudpipe [OPTIONS] [-] s3://BUCKET/KEY
     cloudpipe [OPTIONS] s3://BUCKET/KEY -- COMMAND [ARG...]
+    cloudpipe resume JOURNAL [OPTIONS] [--input FILE | -- COMMAND [ARG...]]
     cloudpipe uploads s3://BUCKET[/PREFIX] [--older-than AGE] [--abort]
 
 Exit status: 0 stored; 1 the upload failed (or the producer did) and was aborted; 2 usage
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import re
 import signal
 import sys
@@ -32,10 +34,11 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from cloudpipe._version import __version__
 from cloudpipe.checksums import MODES
-from cloudpipe.errors import UploadError, describe, error_code, shown
+from cloudpipe.errors import ResumeError, UploadError, describe, error_code, shown
 from cloudpipe.partsize import DEFAULT_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 from cloudpipe.producer import Producer, ProducerError
 from cloudpipe.progress import Progress
+from cloudpipe.resume import resume
 from cloudpipe.s3 import configured_attempts
 from cloudpipe.text import parse_url
 from cloudpipe.uploads import abort_rule, pending_uploads
@@ -157,7 +160,12 @@ EXAMPLES = """examples:
   cloudpipe --no-clobber s3://backups/home.tar.gz -- tar czf - /home
       (stored only if tar exits 0, and only if the key is new)
 
+  cloudpipe --journal db.journal s3://backups/db.dump -- pg_dump -Fc mydb
+  cloudpipe resume db.journal -- pg_dump -Fc mydb
+      (after a crash: checks the stored prefix against the re-run dump, sends the rest)
+
 other commands:
+  cloudpipe resume JOURNAL [--input FILE | -- COMMAND]   resume a crashed upload
   cloudpipe uploads s3://BUCKET[/PREFIX] [--abort]   list or abort pending uploads
 
 exit status: 0 stored; 1 failed, upload aborted; 2 usage error; 130 interrupted, aborted"""
@@ -193,18 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the exact input size: sizes parts up front, shows an ETA, "
         "and refuses an input that is shorter or longer",
     )
-    source.add_argument(
-        "--attempts",
-        type=int,
-        metavar="N",
-        help="tries per request (default: AWS_MAX_ATTEMPTS or the profile's max_attempts, "
-        f"else {DEFAULT_ATTEMPTS}, which rides out a one-minute outage)",
-    )
-    source.add_argument(
-        "--concurrency", type=int, default=1, metavar="N", help="parts uploading at once (1)"
-    )
+    add_transfer_options(source)
     source.add_argument(
         "--checksum", choices=MODES, default="crc32", help="what the store verifies (crc32)"
+    )
+    source.add_argument(
+        "--journal",
+        metavar="FILE",
+        help="record the upload in FILE (which must not exist), part by part: after a crash, "
+        "a failure or an interrupt the upload is kept, and 'cloudpipe resume FILE' takes it "
+        "up; FILE is removed once the object is stored",
     )
     add_aws_options(parser)
     obj = parser.add_argument_group("object")
@@ -246,6 +252,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="any other CreateMultipartUpload/PutObject member, e.g. ObjectLockMode=GOVERNANCE "
         "(VALUE is read as JSON when it is JSON; repeatable)",
     )
+    add_output_options(parser)
+    return parser
+
+
+def add_transfer_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--attempts",
+        type=int,
+        metavar="N",
+        help="tries per request (default: AWS_MAX_ATTEMPTS or the profile's max_attempts, "
+        f"else {DEFAULT_ATTEMPTS}, which rides out a one-minute outage)",
+    )
+    group.add_argument(
+        "--concurrency", type=int, default=1, metavar="N", help="parts uploading at once (1)"
+    )
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("output")
     out.add_argument(
         "--progress",
@@ -261,6 +285,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument("--quiet", action="store_true", help="no summary line, even on a terminal")
     out.add_argument("--version", action="version", version=f"cloudpipe {__version__}")
+
+
+def build_resume_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="cloudpipe resume",
+        usage="%(prog)s JOURNAL [OPTIONS] [-] [--input FILE | -- COMMAND [ARG...]]",
+        description="Take up an upload that a 'cloudpipe --journal JOURNAL' run left stored "
+        "(killed, failed or interrupted). The input is read again from its start (standard "
+        "input, --input FILE, or the output of COMMAND run again): the stored parts are "
+        "checked against it, CRC32 by CRC32, and the rest is sent. The input must be the "
+        "same stream: a file, or a command whose output is the same each time (zfs send of "
+        "a snapshot, tar of a snapshot, pg_dump --snapshot).",
+    )
+    parser.add_argument("journal", metavar="JOURNAL", help="the --journal FILE of the run")
+    parser.add_argument(
+        "stdin", nargs="?", choices=["-"], metavar="-", help="read standard input (the default)"
+    )
+    source = parser.add_argument_group("input")
+    source.add_argument("--input", metavar="FILE", help="read FILE instead of standard input")
+    add_transfer_options(source)
+    source.add_argument(
+        "--extra-arg",
+        type=parse_extra_arg,
+        action="append",
+        default=[],
+        metavar="SSECustomerKey=KEY",
+        help="the SSE-C key of an SSE-C upload (the journal keeps only its MD5)",
+    )
+    add_aws_options(parser)
+    add_output_options(parser)
     return parser
 
 
@@ -315,6 +369,10 @@ def check_ranges(options: argparse.Namespace, parser: argparse.ArgumentParser) -
     limit = MAX_PARTS * MAX_PART_SIZE
     if options.expected_size is not None and options.expected_size > limit:
         parser.error(f"--expected-size {options.expected_size} is more than S3 allows: 48.8TiB")
+    check_transfer_ranges(options, parser)
+
+
+def check_transfer_ranges(options: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if options.attempts is not None and options.attempts < 1:
         parser.error(f"--attempts {options.attempts} is too small: 1 or more")
     if not 1 <= options.concurrency <= 64:
@@ -377,6 +435,71 @@ def copy(source: IO[bytes], writer: S3MultipartWriter, bar: Progress, expected: 
         )
 
 
+def start_producer(
+    command: list[str], forward: list[Callable[[int], None]]
+) -> tuple[IO[bytes], Producer]:
+    """Run the producer, passing it the signals cloudpipe receives; its output is the input."""
+    producer = Producer(command)
+    forward.append(producer.signal)
+    return producer.stdout, producer
+
+
+def feed(
+    writer: S3MultipartWriter,
+    begin: Callable[[], tuple[IO[bytes], Producer | None]],
+    bar: Progress,
+    expected: int | None,
+) -> tuple[int, str | None]:
+    """In the writer's with block: ``begin()`` the input, copy it, hear the producer's exit,
+    and close. The object's size, and the signal that interrupted a completion the store had
+    carried out, if any."""
+    size = 0
+    try:
+        with writer:
+            source, producer = begin()
+            try:
+                copy(source, writer, bar, expected)
+                if producer is not None:
+                    producer.finish()
+            except BaseException:
+                if producer is not None:
+                    producer.stop()
+                raise
+            size = writer.tell()
+    except Interrupted as signal_name:
+        if writer.etag is None:
+            raise
+        return size, str(signal_name)  # during Complete, which the store had carried out
+    return size, None
+
+
+def result_of(
+    url: str, writer: S3MultipartWriter, size: int, started: float, interrupted: str | None
+) -> dict[str, Any]:
+    """What --json prints about a stored object."""
+    bucket, key = parse_url(url)
+    return {
+        "url": url,
+        "bucket": bucket,
+        "key": key,
+        "bytes": size,
+        "parts": writer.part_count,
+        "upload_id": writer.upload_id,
+        "etag": writer.etag,
+        "version_id": writer.version_id,
+        "seconds": round(time.monotonic() - started, 3),
+        "interrupted": interrupted,
+    }
+
+
+def bar_label(url: str) -> str:
+    return url if len(url) <= 40 else "…" + url[-39:]
+
+
+def show_progress(options: argparse.Namespace) -> bool:
+    return sys.stderr.isatty() if options.progress is None else bool(options.progress)
+
+
 def upload(
     options: argparse.Namespace,
     parser: argparse.ArgumentParser,
@@ -386,16 +509,14 @@ def upload(
 ) -> dict[str, Any]:
     """Stream the input into the object; the result that --json prints."""
     bucket, key = parse_url(url)
-    show = sys.stderr.isatty() if options.progress is None else options.progress
     extra_args = extra_args_from(options, parser)
     client = make_client(options)
     attempts = options.attempts or configured_attempts(options.profile, DEFAULT_ATTEMPTS)
-    label = url if len(url) <= 40 else "…" + url[-39:]
     if options.no_clobber:
         refuse_existing(client, bucket, key, url)
     source = open_input(options.input) if command is None else None
     started = time.monotonic()
-    with Progress(label, options.expected_size, show) as bar:
+    with Progress(bar_label(url), options.expected_size, show_progress(options)) as bar:
         writer = S3MultipartWriter(
             bucket,
             key,
@@ -407,42 +528,84 @@ def upload(
             checksum=options.checksum,
             extra_args=extra_args,
             on_drained=bar.part_stored,
+            journal=options.journal,
         )
-        interrupted = None
+
+        def begin() -> tuple[IO[bytes], Producer | None]:
+            writer.start()  # fails fast, before any input is read or produced
+            if command is not None:
+                return start_producer(command, forward)
+            assert source is not None
+            return source, None
+
+        size, interrupted = feed(writer, begin, bar, options.expected_size)
+    return result_of(url, writer, size, started, interrupted)
+
+
+def resume_upload(
+    options: argparse.Namespace, command: list[str] | None, forward: list[Callable[[int], None]]
+) -> dict[str, Any]:
+    """Check the stored prefix against the input, then stream the rest of it; the result."""
+    started = time.monotonic()
+    try:
+        with open(options.journal, "rb"):
+            pass
+    except OSError as error:
+        reason = error.strerror or error
+        raise InputError(f"cannot read journal {options.journal}: {reason}") from None
+    if command is None:
+        source, producer = open_input(options.input), None
+    else:
+        source, producer = start_producer(command, forward)
+    client = make_client(options)
+    attempts = options.attempts or configured_attempts(options.profile, DEFAULT_ATTEMPTS)
+    label = "verifying " + bar_label(os.path.basename(options.journal))
+    with Progress(label, None, show_progress(options)) as bar:
         try:
-            with writer:
-                writer.start()  # fails fast, before any input is read or produced
-                producer = Producer(command) if command is not None else None
-                if producer is not None:
-                    forward.append(producer.signal)
-                    source = producer.stdout
-                assert source is not None
-                try:
-                    copy(source, writer, bar, options.expected_size)
-                    if producer is not None:
-                        producer.finish()
-                except BaseException:
-                    if producer is not None:
-                        producer.stop()
-                    raise
-                size = writer.tell()
-        except Interrupted as signal_name:
-            if writer.etag is None:
-                raise
-            interrupted = str(signal_name)  # during Complete, which the store had carried out
-    seconds = time.monotonic() - started
-    return {
-        "url": url,
-        "bucket": bucket,
-        "key": key,
-        "bytes": size,
-        "parts": writer.part_count,
-        "upload_id": writer.upload_id,
-        "etag": writer.etag,
-        "version_id": writer.version_id,
-        "seconds": round(seconds, 3),
-        "interrupted": interrupted,
-    }
+            writer = resume(
+                options.journal,
+                client=client,
+                source=source,
+                extra_args=dict(options.extra_arg),
+                max_attempts=attempts,
+                max_concurrency=options.concurrency,
+                on_drained=bar.part_stored,
+                on_verified=bar.verified,
+            )
+            verified = bar.count if writer.closed else writer.tell()
+            if writer.closed:
+                finish_completed(writer, source, producer, verified)
+        except BaseException as error:
+            if producer is not None:
+                producer.stop()
+            if isinstance(error, Interrupted):
+                hint = f"resume from journal {shown(options.journal)} again"
+                error.add_note(f"cloudpipe: {options.journal}: the upload is kept: {hint}")
+            raise
+        verify_seconds = time.monotonic() - started
+        size, interrupted = verified, None
+        if not writer.closed:
+            bar.relabel(bar_label(writer.name))
+            size, interrupted = feed(writer, lambda: (source, producer), bar, None)
+    result = result_of(writer.name, writer, size, started, interrupted)
+    result["resumed_from"] = verified
+    result["verify_seconds"] = round(verify_seconds, 3)
+    return result
+
+
+def finish_completed(
+    writer: S3MultipartWriter, source: IO[bytes], producer: Producer | None, size: int
+) -> None:
+    """The upload was completed before the crash: the input must end where the object does."""
+    if source.read(1):
+        raise ResumeError(
+            f"{writer.name} was completed before the crash, with {size} bytes, but the input "
+            "goes on past them: it is not the stream the object was made from (the object is "
+            "left as it is)",
+            "",
+        )
+    if producer is not None:
+        producer.finish()
 
 
 def refuse_existing(client: S3Client, bucket: str, key: str, url: str) -> None:
@@ -459,9 +622,15 @@ def summary(result: dict[str, Any]) -> str:
     rate = result["bytes"] / MiB / result["seconds"] if result["seconds"] else 0.0
     count = result["parts"]
     parts = f"{count} part{'s' * (count != 1)}" if result["upload_id"] else "1 PutObject"
+    resumed = ""
+    if "resumed_from" in result:
+        resumed = (
+            f" (resumed: {result['resumed_from'] / MiB:.1f} MiB already stored, checked "
+            f"against the input in {result['verify_seconds']:.1f} s)"
+        )
     return (
         f"cloudpipe: {result['url']}: {result['bytes'] / MiB:.1f} MiB ({result['bytes']} bytes) "
-        f"in {parts}, {result['seconds']:.1f} s, {rate:.1f} MiB/s, ETag {result['etag']}"
+        f"in {parts}, {result['seconds']:.1f} s, {rate:.1f} MiB/s, ETag {result['etag']}{resumed}"
     )
 
 
@@ -484,12 +653,14 @@ def error_message(error: BaseException, no_clobber: bool = False) -> str:
 
 def abort_outcome(error: BaseException) -> tuple[str, bool]:
     """How the abort after ``error`` went: the words to end the line with, and whether it
-    left nothing behind (a failed abort is a note on ``error``, or in an UploadError's line)."""
+    left nothing behind (a failed abort, or an upload kept for a resume, is a note on
+    ``error``, or in an UploadError's line)."""
     if isinstance(error, UploadError):
         return "", error.aborted
     for note in getattr(error, "__notes__", []):
-        if note.startswith("cloudpipe: ") and "the abort failed" in note:
-            return "; " + note[note.index("the abort failed") :], False
+        for words in ("the abort failed", "the upload is kept"):
+            if note.startswith("cloudpipe: ") and words in note:
+                return "; " + note[note.index(words) :], False
     return ": upload aborted", True
 
 
@@ -571,26 +742,26 @@ def target(options: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
     return str(paths[0])
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["uploads"]:
-        return uploads_main(argv[1:])
-    argv, command = split_command(argv)
-    parser = build_parser()
-    options = parser.parse_args(argv)
-    url = target(options, parser)
-    check_ranges(options, parser)
-    if command is not None and (not command or options.input):
-        parser.error("-- takes a command to run, whose output is the input (and no --input)")
+def run(
+    options: argparse.Namespace,
+    command: list[str] | None,
+    work: Callable[[list[Callable[[int], None]]], dict[str, Any]],
+    no_clobber: bool,
+) -> int:
+    """Do ``work`` (an upload or a resume), turning every failure into one line and a status."""
     as_json = options.json
     try:
         if command is not None:
             Producer.check(command)
         with interruptible() as forward:
-            result = upload(options, parser, url, command, forward)
+            result = work(forward)
     except Interrupted as signal_name:
         words, aborted = abort_outcome(signal_name)
         fail(f"interrupted by {signal_name}{words}", EXIT_INTERRUPTED, as_json, aborted)
+    except ResumeError as error:
+        if options.debug:
+            raise
+        fail(str(error).replace("the source", "the input"), EXIT_FAILED, as_json, aborted=False)
     except (InputError, ValueError, TypeError, BotoCoreError) as error:  # arguments, profiles
         if options.debug:
             raise
@@ -605,7 +776,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         words, aborted = abort_outcome(error)
         words = "" if isinstance(error, ExistsError) else words
-        fail(error_message(error, options.no_clobber) + words, EXIT_FAILED, as_json, aborted)
+        fail(error_message(error, no_clobber) + words, EXIT_FAILED, as_json, aborted)
     if as_json:
         print(json.dumps(result))
     if result["interrupted"]:  # said even with --quiet: the user pressed Ctrl-C, and it stored
@@ -617,6 +788,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif (options.verbose or sys.stderr.isatty()) and not options.quiet:
         print(summary(result), file=sys.stderr)
     return EXIT_OK
+
+
+def resume_main(argv: list[str]) -> int:
+    """``cloudpipe resume JOURNAL``: take up an upload a --journal run left stored."""
+    argv, command = split_command(argv)
+    parser = build_resume_parser()
+    options = parser.parse_intermixed_args(argv)  # the '-' may come after options
+    if options.stdin and options.input:
+        parser.error("'-' (standard input) and --input FILE both name the input: choose one")
+    if command is not None and (not command or options.input or options.stdin):
+        parser.error("-- takes a command to run, whose output is the input (and no --input)")
+    check_transfer_ranges(options, parser)
+    return run(options, command, lambda forward: resume_upload(options, command, forward), True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["uploads"]:
+        return uploads_main(argv[1:])
+    if argv[:1] == ["resume"]:
+        return resume_main(argv[1:])
+    argv, command = split_command(argv)
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    url = target(options, parser)
+    check_ranges(options, parser)
+    if command is not None and (not command or options.input):
+        parser.error("-- takes a command to run, whose output is the input (and no --input)")
+    return run(
+        options,
+        command,
+        lambda forward: upload(options, parser, url, command, forward),
+        options.no_clobber,
+    )
 
 
 def entry_point() -> None:

@@ -69,21 +69,21 @@ class UploadError(OSError):
         self.aborted = True
         self.resumable = True
         self.journal: str | None = None
-        self._abort_failure = ""
+        self._outcome = ""
 
     def abort_failed(self, failure: UploadError) -> None:
         """Record that the abort after this error failed too (``failure``)."""
         self.aborted = False
-        self._abort_failure = "and the abort failed too " + leftover(failure)
+        self._outcome = "and the abort failed too " + leftover(failure)
 
     def kept(self, journal: str, hint: str) -> None:
         """Record that the upload was left stored for a resume from ``journal``."""
         self.aborted = False
         self.journal = journal
-        self._abort_failure = f"the upload is kept: {hint}"
+        self._outcome = f"the upload is kept: {hint}"
 
     def __str__(self) -> str:
-        return super().__str__() + (f"; {self._abort_failure}" if self._abort_failure else "")
+        return super().__str__() + (f"; {self._outcome}" if self._outcome else "")
 
 
 class ResumeError(Exception):

@@ -138,24 +138,48 @@ def new_state(
     return JournalState(path, bucket, key, schedule, checksum, kept, md5)
 
 
+HEADER_LIMIT = 64 * 1024
+"""Bytes a header line may take: a longer first line is not a journal's (nor read whole)."""
+
+
 def read(path: str | os.PathLike[str]) -> JournalState:
     """The state a journal records; a ResumeError if it is not a cloudpipe journal."""
     name = os.fspath(path)
     with open(name, "rb") as file:
-        data = file.read()
-    whole, _, _torn = data.rpartition(b"\n")  # a last line without its newline was torn
-    lines = whole.split(b"\n") if whole else []
-    try:
-        header = json.loads(lines[0]) if lines else None
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise ValueError("no header")
-        if header.get("version") != VERSION:
+        first = file.readline(HEADER_LIMIT)
+        state = _header(name, first)
+        rest = file.read() if state is not None else b""
+    if state is None:
+        what = "is empty" if not first else "is not a cloudpipe journal"
+        raise ResumeError(f"{shown(name)} {what}: there is no upload to resume from it", name)
+    whole, _, _torn = rest.rpartition(b"\n")  # a last line without its newline was torn
+    state.length = len(first) + (len(whole) + 1 if whole else 0)
+    for number, line in enumerate(whole.split(b"\n") if whole else [], start=2):
+        try:
+            state.record(json.loads(line))
+        except (ValueError, KeyError, TypeError) as error:
             raise ResumeError(
-                f"{name}: journal version {header.get('version')} is not one this cloudpipe "
-                f"reads ({VERSION})",
-                name,
-            )
-        state = JournalState(
+                f"{shown(name)} is damaged: line {number} is not a journal record ({error})", name
+            ) from None
+    return state
+
+
+def _header(name: str, line: bytes) -> JournalState | None:
+    """The state a journal's first line starts, None if it is not a journal header."""
+    try:
+        header = json.loads(line) if line.endswith(b"\n") else None
+    except ValueError:
+        return None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        return None
+    if header.get("version") != VERSION:
+        raise ResumeError(
+            f"{shown(name)}: journal version {header.get('version')!r} is not one this "
+            f"cloudpipe reads ({VERSION}): resume it with the cloudpipe that wrote it",
+            name,
+        )
+    try:
+        return JournalState(
             path=name,
             bucket=str(header["bucket"]),
             key=str(header["key"]),
@@ -165,19 +189,9 @@ def read(path: str | os.PathLike[str]) -> JournalState:
             checksum=str(header["checksum"]),
             extra_args=dict(header["extra_args"]),
             sse_customer_key_md5=header.get("sse_customer_key_md5"),
-            length=len(whole) + 1 if lines else 0,
         )
-        for number, line in enumerate(lines[1:], start=2):
-            try:
-                state.record(json.loads(line))
-            except (ValueError, KeyError, TypeError) as error:
-                raise ValueError(f"line {number}: {error}") from None
-    except (ValueError, KeyError, TypeError, IndexError) as error:
-        if isinstance(error, ResumeError):
-            raise
-        what = "is empty" if not data else f"is not a cloudpipe journal ({error})"
-        raise ResumeError(f"{name} {what}", name) from None
-    return state
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 class NoJournal:
@@ -265,8 +279,9 @@ class Journal(NoJournal):
         return cause is not None and not isinstance(cause, Exception)
 
     def resume_hint(self) -> str:
-        path = self.state.path
-        return f"resume it with cloudpipe.resume({path!r}) or: cloudpipe resume {shown(path)}"
+        """How to resume, for the messages of a writer that kept its upload."""
+        path = shown(self.state.path)
+        return f"resume from journal {path} (cloudpipe.resume, or: cloudpipe resume {path})"
 
     def close(self) -> None:
         if self._fd >= 0:

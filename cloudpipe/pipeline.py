@@ -77,13 +77,23 @@ class PartPipeline:
         """A buffer to fill next: a landed one, or a new one while fewer exist."""
         return self._spare.pop() if self._spare else PartBuffer()
 
-    def cancel(self) -> None:
-        """Drop the parts not started, wait for those running, and stop the threads."""
+    def cancel(self) -> list[tuple[int, int, CompletedPartTypeDef]]:
+        """Drop the parts not started, wait for those running, and stop the threads.
+
+        Returns ``(number, nbytes, part)`` of the parts not landed yet that were stored, in
+        part order, up to the first that failed or was dropped (for a journal to record).
+        """
         for flight in self._flying:
             flight.future.cancel()
         wait([flight.future for flight in self._flying])
+        stored = []
+        for flight in self._flying:
+            if flight.future.cancelled() or flight.future.exception() is not None:
+                break
+            stored.append((flight.number, flight.nbytes, flight.future.result()))
         self._flying.clear()
         self.close()
+        return stored
 
     def close(self) -> None:
         self._spare.clear()

@@ -27,6 +27,8 @@ class Progress:
         self._label = label
         self._total = total
         self._parts = 0
+        self.count = 0
+        """Bytes taken (or verified) so far."""
         share = " {percentage:3.0f}%|{bar}|" if total else ""
         timing = " [{elapsed}<{remaining}]" if total else " [{elapsed}]"
         self._bar = tqdm(
@@ -40,6 +42,7 @@ class Progress:
 
     def add(self, count: int) -> None:
         """``count`` more bytes were taken."""
+        self.count += count
         if not self._bar.disable:
             self._bar.update(count)
             self._show()
@@ -47,6 +50,21 @@ class Progress:
     def part_stored(self, number: int, nbytes: int) -> None:
         """An ``on_drained`` callback."""
         self._parts = number
+        if not self._bar.disable:
+            self._show()
+
+    def verified(self, number: int, nbytes: int) -> None:
+        """An ``on_verified`` callback: a stored part was checked against the input."""
+        self.add(nbytes)
+        self.part_stored(number, nbytes)
+
+    def relabel(self, label: str) -> None:
+        """Name the next phase (the upload, after the verifying of a resume), once the
+        figures of the phase that ends are shown."""
+        if not self._bar.disable:
+            self._show()
+            self._bar.refresh()
+        self._label = label
         if not self._bar.disable:
             self._show()
 

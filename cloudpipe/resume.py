@@ -13,7 +13,7 @@ import base64
 import os
 import zlib
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any
 
 from cloudpipe.checksums import quoted
 from cloudpipe.errors import ResumeError, UploadError, error_code, shown
@@ -32,7 +32,7 @@ def resume(
     journal: str | os.PathLike[str],
     *,
     client: S3Client | None = None,
-    source: BinaryIO | None = None,
+    source: IO[bytes] | None = None,
     extra_args: Mapping[str, Any] | None = None,
     max_attempts: int | None = None,
     max_concurrency: int = 1,
@@ -196,7 +196,7 @@ def _difference(part: JournaledPart, listed: Mapping[str, Any] | None) -> str:
 
 
 def _check_source(
-    state: JournalState, source: BinaryIO, on_verified: Callable[[int, int], object] | None
+    state: JournalState, source: IO[bytes], on_verified: Callable[[int, int], object] | None
 ) -> None:
     """Read the stored prefix from ``source`` and check each part's CRC32 against the journal."""
     chunk = bytearray(CHUNK)
@@ -226,7 +226,7 @@ def _check_source(
             on_verified(part.number, part.size)
 
 
-def _read(source: BinaryIO, into: memoryview) -> int:
+def _read(source: IO[bytes], into: memoryview) -> int:
     """Bytes read from ``source`` into ``into`` (0 at its end), by readinto when it has one."""
     readinto = getattr(source, "readinto", None)
     if readinto is not None:

@@ -15,6 +15,7 @@ default three tries span more than five seconds and ten tries more than a minute
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import os
@@ -213,6 +214,19 @@ def _check_headers(extra_args: Mapping[str, Any]) -> None:
             )
 
 
+def _encode_sse_c(args: Mapping[str, Any]) -> dict[str, Any]:
+    """``args`` with an SSE-C key as S3 takes it (base64, with its MD5): what botocore does
+    for the requests that write and read objects, but not for ListParts."""
+    key = args.get("SSECustomerKey")
+    if key is None or "SSECustomerKeyMD5" in args:
+        return dict(args)
+    data = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    return dict(args) | {
+        "SSECustomerKey": base64.b64encode(data).decode("ascii"),
+        "SSECustomerKeyMD5": base64.b64encode(hashlib.md5(data).digest()).decode("ascii"),
+    }
+
+
 def _is_header_text(text: str) -> bool:
     return text.isascii() and text.isprintable()
 
@@ -249,6 +263,7 @@ class ObjectRequests:
             )
         self._args = route_extra_args(client, bucket, key, extra_args)
         self._args[CREATE] |= self._checksums.create_args
+        self._args[LIST_PARTS] = _encode_sse_c(self._args[LIST_PARTS])
         self._part_checksums = "ChecksumAlgorithm" in self._args[CREATE]
         config = client.meta.config  # botocore-stubs do not list the timeouts Config has
         timeouts = (getattr(config, "read_timeout", 60), getattr(config, "connect_timeout", 60))

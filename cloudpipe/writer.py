@@ -531,7 +531,10 @@ class S3MultipartWriter(io.BufferedIOBase):
         how = "kept for a resume" if keep else "aborted"
         try:
             if self._pipeline is not None:
-                self._pipeline.cancel()  # no part may land after the abort
+                stored = self._pipeline.cancel()  # no part may land after the abort
+                if keep:  # stored before the failure: not to be sent again at the resume
+                    for number, nbytes, part in stored:
+                        self._journal.part_stored(number, nbytes, part)
             if not keep:
                 self._abort_upload()
         finally:

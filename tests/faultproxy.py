@@ -9,7 +9,11 @@ unless a rule matches, and then, depending on the rule:
   connection instead of answering;
 * ``stall``: forwards, then holds the answer for ``seconds`` before resetting the connection;
 * ``hold``: holds the request for ``seconds``, then forwards it (even if the client left);
-* ``trickle``: forwards, then sends the answer one byte every ``seconds``.
+* ``trickle``: forwards, then sends the answer one byte every ``seconds``;
+* ``kill_before``: reads ``after_bytes`` of the request body, kills process ``pid`` with
+  SIGKILL (a client crashing mid-request), then resets the connection;
+* ``kill_after``: forwards the request, lets the server handle it, then kills process ``pid``
+  before the answer reaches it (a crash after the store acted, before the client heard).
 
 ``outage(seconds)`` makes the endpoint unreachable for a while: every request in that window
 has its connection reset before anything is read or forwarded.
@@ -20,6 +24,8 @@ Every request is logged as ``(method, path, headers, action)`` for the tests to 
 from __future__ import annotations
 
 import http.client
+import os
+import signal
 import socket
 import struct
 import threading
@@ -44,6 +50,7 @@ class Rule:
     headers: dict[str, str] = field(default_factory=dict)
     after_bytes: int = 0
     seconds: float = 0.0
+    pid: int = 0
 
     def matches(self, method: str, path: str) -> bool:
         return (
@@ -133,6 +140,29 @@ class FaultProxy:
             self.log.append(entry)
 
 
+def _kill(pid: int) -> None:
+    """SIGKILL ``pid`` and wait until it is gone, so that it cannot act on what follows."""
+    assert pid > 0, "a kill rule needs the pid of the process to kill"
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)  # a zombie still answers: its parent has not reaped it yet
+        except ProcessLookupError:
+            return
+        if _is_zombie(pid):
+            return
+        time.sleep(0.01)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -157,8 +187,10 @@ class _Handler(BaseHTTPRequestHandler):
         seen = {k.lower(): v for k, v in self.headers.items()}
         self.owner._record(Logged(self.command, self.path, seen, action))
         length = int(self.headers.get("Content-Length") or 0)
-        if rule and rule.action == "reset":
+        if rule and rule.action in ("reset", "kill_before"):
             self.rfile.read(min(rule.after_bytes, length))
+            if rule.action == "kill_before":
+                _kill(rule.pid)
             self._reset()
             return
         body = self.rfile.read(length)
@@ -169,7 +201,9 @@ class _Handler(BaseHTTPRequestHandler):
         if rule and rule.action == "hold":
             time.sleep(rule.seconds)
         status, reason, answer_headers, answer = self._forward(body)
-        if rule and rule.action == "drop_response":
+        if rule and rule.action in ("drop_response", "kill_after"):
+            if rule.action == "kill_after":
+                _kill(rule.pid)
             self._reset()
             return
         if rule and rule.action == "stall":

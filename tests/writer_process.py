@@ -127,7 +127,59 @@ def close_slowly(bucket: str, key: str, concurrency: int) -> None:
     say("etag", w.etag)
 
 
+def journaled(bucket: str, key: str, concurrency: int) -> None:
+    """Stream CLOUDPIPE_TEST_DATA with a journal (CLOUDPIPE_TEST_JOURNAL), in 1 MiB writes:
+    the tests kill this process at chosen requests."""
+    with (
+        open(os.environ["CLOUDPIPE_TEST_DATA"], "rb") as source,
+        cloudpipe.S3MultipartWriter(
+            bucket,
+            key,
+            part_size=PART,
+            max_concurrency=concurrency,
+            journal=os.environ["CLOUDPIPE_TEST_JOURNAL"],
+        ) as w,
+    ):
+        while chunk := source.read(1 << 20):
+            w.write(chunk)
+    say("etag", w.etag)
+
+
+def resumed(bucket: str, key: str, concurrency: int) -> None:
+    """Resume CLOUDPIPE_TEST_JOURNAL with CLOUDPIPE_TEST_DATA as the source, and finish."""
+    with open(os.environ["CLOUDPIPE_TEST_DATA"], "rb") as source:
+        w = cloudpipe.resume(
+            os.environ["CLOUDPIPE_TEST_JOURNAL"], source=source, max_concurrency=concurrency
+        )
+        if w.closed:
+            say("completed before", w.etag)
+            return
+        say("resumed from", w.tell())
+        with w:
+            while chunk := source.read(1 << 20):
+                w.write(chunk)
+    say("etag", w.etag)
+
+
+def journaled_exit(bucket: str, key: str, concurrency: int) -> None:
+    """A writer with a journal still open at interpreter exit: kept for a resume."""
+    global OPEN_AT_EXIT
+    w = cloudpipe.S3MultipartWriter(
+        bucket,
+        key,
+        part_size=PART,
+        max_concurrency=concurrency,
+        journal=os.environ["CLOUDPIPE_TEST_JOURNAL"],
+    )
+    w.write(LEFT_OPEN)
+    OPEN_AT_EXIT = w
+    say("left open", w.upload_id)
+
+
 SCENARIOS = {
+    "journal": journaled,
+    "resume": resumed,
+    "journal-exit": journaled_exit,
     "fork": fork,
     "fork-exception": fork_exception,
     "multiprocessing-fork": multiprocessing_fork,
