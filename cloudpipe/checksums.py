@@ -18,6 +18,7 @@ In every mode the object's multipart ETag must be the MD5 of the part ETags S3 r
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import zlib
@@ -72,9 +73,13 @@ class Checksums:
         return None
 
     def object_mismatch(
-        self, parts: Sequence[Mapping[str, Any]], answer: Mapping[str, Any]
+        self,
+        parts: Sequence[Mapping[str, Any]],
+        answer: Mapping[str, Any],
+        whole_crc32: str | None = None,
     ) -> str | None:
-        """What differs between the completed object S3 reports and the parts it was made of."""
+        """What differs between the completed object S3 reports and the parts it was made of
+        (``whole_crc32``: their CRC32s combined, for a store that reports a full-object one)."""
         expected_etag = multipart_etag(parts)
         etag = quoted(str(answer.get("ETag", "")))
         if expected_etag and etag and etag != expected_etag:
@@ -84,12 +89,59 @@ class Checksums:
             expected = composite_crc32(parts)
             if composite != expected:
                 return f"the object's CRC32 is {composite}, its parts make {expected}"
+        full = composite if answer.get("ChecksumType") == "FULL_OBJECT" else None
+        if full and whole_crc32 and full != whole_crc32:
+            return f"the object's full CRC32 is {full}, its parts make {whole_crc32}"
         return None
 
 
 def quoted(etag: str) -> str:
     """An ETag in the double quotes S3 puts around it (Ceph RGW leaves them off at times)."""
     return f'"{etag.strip(chr(34))}"' if etag else etag
+
+
+_CRC32_POLY = 0xEDB88320  # CRC-32 (ISO-HDLC, zlib's), bits reflected
+_X0 = 1 << 31  # the polynomial 1 (x to the power 0), reflected
+
+
+def _multiply(a: int, b: int) -> int:
+    """a(x) * b(x) modulo the CRC-32 polynomial, both reflected."""
+    product = 0
+    bit = _X0
+    while a:
+        if a & bit:
+            product ^= b
+            a ^= bit
+        bit >>= 1
+        b = (b >> 1) ^ _CRC32_POLY if b & 1 else b >> 1
+    return product
+
+
+@functools.lru_cache(maxsize=64)  # parts mostly share a size: one power per size
+def _x_to_the(power: int) -> int:
+    """x to the ``power`` modulo the CRC-32 polynomial, by squaring."""
+    result, square = _X0, _X0 >> 1  # 1, and x
+    while power:
+        if power & 1:
+            result = _multiply(square, result)
+        square = _multiply(square, square)
+        power >>= 1
+    return result
+
+
+def crc32_combine(first: int, second: int, second_length: int) -> int:
+    """The CRC32 of A followed by B, from ``crc32(A)``, ``crc32(B)`` and ``len(B)``: the
+    whole object's CRC32 from its parts' without reading a byte again."""
+    return _multiply(_x_to_the(8 * second_length), first) ^ second
+
+
+def full_crc32(parts: Sequence[tuple[str, int]]) -> str:
+    """The CRC32 of a whole object (base64, as S3 reports a FULL_OBJECT checksum) from its
+    parts' ``(base64 CRC32, size)``."""
+    whole = 0
+    for crc, size in parts:
+        whole = crc32_combine(whole, int.from_bytes(base64.b64decode(crc), "big"), size)
+    return _b64(whole.to_bytes(4, "big"))
 
 
 def composite_crc32(parts: Sequence[Mapping[str, Any]]) -> str | None:

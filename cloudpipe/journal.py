@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -234,16 +235,25 @@ class Journal(NoJournal):
                 f"journal {shown(path)} exists already: resume its upload with "
                 f"cloudpipe.resume({path!r}), or remove it"
             ) from None
+        try:
+            _lock(fd, path)
+        except BaseException:
+            os.close(fd)
+            raise
         journal = cls(state, fd)
         journal._append(state.header())
         _sync_directory(path)
         return journal
 
     @classmethod
-    def reopen(cls, state: JournalState) -> Journal:
-        """Open a journal read back with ``read()`` for appending, cutting off a torn line."""
-        fd = os.open(state.path, os.O_WRONLY)
+    def take_up(cls, path: str | os.PathLike[str]) -> Journal:
+        """Open an existing journal to resume its upload: locked against a second writer,
+        read, and a line torn by the crash cut off, so that appends follow whole lines."""
+        name = os.fspath(path)
+        fd = os.open(name, os.O_WRONLY)
         try:
+            _lock(fd, name)
+            state = read(name)
             os.ftruncate(fd, state.length)
             os.lseek(fd, 0, os.SEEK_END)
         except BaseException:
@@ -300,6 +310,21 @@ class Journal(NoJournal):
         while view:
             view = view[os.write(self._fd, view) :]
         os.fsync(self._fd)
+
+
+def _lock(fd: int, path: str) -> None:
+    """Hold the journal for this writer: a second writer (a resume while the first still
+    runs) is refused. The kernel drops the lock when the process dies, however it dies."""
+    if sys.platform == "win32":
+        return
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ResumeError(
+            f"{shown(path)} is in use by another writer (is its upload still running?)", path
+        ) from None
 
 
 def _sync_directory(path: str) -> None:

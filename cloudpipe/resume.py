@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from cloudpipe.checksums import quoted
 from cloudpipe.errors import ResumeError, UploadError, error_code, shown
-from cloudpipe.journal import Journal, JournaledPart, JournalState, key_md5, read
+from cloudpipe.journal import Journal, JournaledPart, JournalState, key_md5
 from cloudpipe.s3 import ObjectRequests, configured_attempts, default_client
 from cloudpipe.writer import S3MultipartWriter
 
@@ -77,35 +77,41 @@ def resume(
         UploadError: A request failed for good (the upload stays as it was).
         FileNotFoundError: There is no such journal.
     """
-    state = read(journal)
-    secrets = _secrets(state, extra_args)
-    client = default_client() if client is None else client
-    attempts = configured_attempts() if max_attempts is None else max_attempts
-    arguments = state.extra_args | secrets
-    requests = ObjectRequests(client, state.bucket, state.key, arguments, attempts, state.checksum)
-    completed = None
-    if state.upload_id is not None:
-        completed = _check_stored(state, requests)
-    if source is not None:
-        _check_source(state, source, on_verified)
-    elif on_verified is not None:
-        for part in state.parts:
-            on_verified(part.number, part.size)
-    writer = S3MultipartWriter(
-        state.bucket,
-        state.key,
-        client=client,
-        part_size=state.schedule.base,
-        max_attempts=attempts,
-        extra_args=arguments,
-        checksum=state.checksum,
-        max_concurrency=max_concurrency,
-        on_ready=on_ready,
-        on_drained=on_drained,
-        on_error=on_error,
-        on_end=on_end,
-    )
-    writer._continue(Journal.reopen(state))
+    taken = Journal.take_up(journal)
+    try:
+        state = taken.state
+        arguments = state.extra_args | _secrets(state, extra_args)
+        client = default_client() if client is None else client
+        attempts = configured_attempts() if max_attempts is None else max_attempts
+        requests = ObjectRequests(
+            client, state.bucket, state.key, arguments, attempts, state.checksum
+        )
+        completed = None
+        if state.upload_id is not None:
+            completed = _check_stored(state, requests)
+        if source is not None:
+            _check_source(state, source, on_verified)
+        elif on_verified is not None:
+            for part in state.parts:
+                on_verified(part.number, part.size)
+        writer = S3MultipartWriter(
+            state.bucket,
+            state.key,
+            client=client,
+            part_size=state.schedule.base,
+            max_attempts=attempts,
+            extra_args=arguments,
+            checksum=state.checksum,
+            max_concurrency=max_concurrency,
+            on_ready=on_ready,
+            on_drained=on_drained,
+            on_error=on_error,
+            on_end=on_end,
+        )
+    except BaseException:
+        taken.close()
+        raise
+    writer._continue(taken)
     if completed is not None:
         writer._found_completed(completed)
     return writer

@@ -292,6 +292,8 @@ class ObjectRequests:
         if problem:
             self._discard(response)
             raise self._integrity_error(PUT, problem, None, None)
+        if "ChecksumCRC32" in sent:
+            response.setdefault("ChecksumCRC32", sent["ChecksumCRC32"])
         return response
 
     def create(self) -> str:
@@ -327,8 +329,12 @@ class ObjectRequests:
             part |= {k: v for k, v in sent.items() if k != "ContentMD5"}
         return part  # type: ignore[return-value]
 
-    def complete(self, upload_id: str, parts: list[CompletedPartTypeDef]) -> dict[str, Any]:
-        """Join the parts into the object and check it; the answer always carries its ETag.
+    def complete(
+        self, upload_id: str, parts: list[CompletedPartTypeDef], whole_crc32: str | None = None
+    ) -> dict[str, Any]:
+        """Join the parts into the object and check it (``whole_crc32``: the parts' CRC32s
+        combined, against a full-object CRC32 the store reports); the answer always carries
+        its ETag.
 
         A failure here leaves the outcome unknown (the store may have completed the object
         before the answer was lost): the caller finds out with ``stored``.
@@ -344,7 +350,7 @@ class ObjectRequests:
         )
         if not response.get("ETag"):  # Ceph RGW answers Complete with an empty ETag
             response["ETag"] = self._etag_after_complete(upload_id, parts)
-        problem = self._checksums.object_mismatch(parts, response)
+        problem = self._checksums.object_mismatch(parts, response, whole_crc32)
         if problem:
             self._discard(response)
             raise self._integrity_error(COMPLETE, problem, upload_id, None)

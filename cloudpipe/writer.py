@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudpipe import lifetime
 from cloudpipe.buffer import PartBuffer
-from cloudpipe.checksums import quoted
+from cloudpipe.checksums import full_crc32, quoted
 from cloudpipe.errors import UploadError, leftover, shown
 from cloudpipe.journal import NO_JOURNAL, Journal, NoJournal, new_state
 from cloudpipe.partsize import DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, PartSizeSchedule
@@ -166,6 +166,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._position = 0
         self._upload_id: str | None = None
         self._parts: list[CompletedPartTypeDef] = []
+        self._sizes: list[int] = []  # of the parts, for the object's CRC32
         self._result: dict[str, Any] = {}
         self._ending = "open"
         self._abort_sent = False
@@ -207,6 +208,24 @@ class S3MultipartWriter(io.BufferedIOBase):
         """The object's ETag, as S3 quotes it, once ``close()`` has returned."""
         etag = self._result.get("ETag")
         return None if etag is None else quoted(str(etag))
+
+    @property
+    def crc32(self) -> str | None:
+        """The CRC32 of every byte of the object (base64, as S3 shows a full-object
+        checksum) once ``close()`` has returned, combined from the parts' CRC32s; None with
+        ``checksum="none"``."""
+        if not self.closed or self.etag is None:
+            return None
+        if self._upload_id is None:
+            value = self._result.get("ChecksumCRC32")
+            return None if value is None else str(value)
+        return self._whole_crc32()
+
+    def _whole_crc32(self) -> str | None:
+        crcs = [part.get("ChecksumCRC32") for part in self._parts]
+        if not crcs or not all(crcs):
+            return None
+        return full_crc32([(str(crc), size) for crc, size in zip(crcs, self._sizes, strict=True)])
 
     @property
     def version_id(self) -> str | None:
@@ -364,6 +383,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._schedule = journal.state.schedule
         self._upload_id = journal.state.upload_id
         self._parts = [part.entry() for part in journal.state.parts]
+        self._sizes = [part.size for part in journal.state.parts]
         self._submitted = len(self._parts)
         self._position = journal.state.stored_bytes
 
@@ -435,6 +455,7 @@ class S3MultipartWriter(io.BufferedIOBase):
     def _stored(self, number: int, nbytes: int, part: CompletedPartTypeDef) -> None:
         self._journal.part_stored(number, nbytes, part)
         self._parts.append(part)
+        self._sizes.append(nbytes)
         if self._on_drained is not None:
             self._on_drained(number, nbytes)
 
@@ -488,7 +509,8 @@ class S3MultipartWriter(io.BufferedIOBase):
                 self._result = self._requests.put_object(body)
             else:
                 assert self._upload_id is not None
-                self._result = self._requests.complete(self._upload_id, self._parts)
+                whole = self._whole_crc32()
+                self._result = self._requests.complete(self._upload_id, self._parts, whole)
         except BaseException as error:
             try:
                 found = self._find_out(body, error)

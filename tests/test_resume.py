@@ -225,6 +225,8 @@ def test_failed_request_keeps_the_upload_and_resume_finishes_it(
     assert read_object(s3, bucket, "k") == DATA
     assert writer.etag == s3.head_object(Bucket=bucket, Key="k")["ETag"]
     assert writer.part_count == 4
+    # the object's CRC32, from the journal's part CRC32s and the new parts', nothing re-read
+    assert writer.crc32 == base64.b64encode(zlib.crc32(DATA).to_bytes(4, "big")).decode()
     assert pending_uploads(s3, bucket) == []
     assert not journal.exists()
     assert events == [
@@ -474,6 +476,20 @@ def test_journal_bad_input_is_one_line_and_sends_nothing(
         cloudpipe.S3MultipartWriter(bucket, "k", client=s3, journal=tmp_path / "no" / "dir")
     assert not (tmp_path / "n").exists()
     assert_no_trace(s3, bucket, "k")
+
+
+def test_journal_in_use_is_not_resumed_twice(s3: Any, bucket: str, tmp_path: Path) -> None:
+    """A resume while the writer (or another resume) still holds the journal is refused."""
+    journal = tmp_path / "j"
+    with cloudpipe.S3MultipartWriter(
+        bucket, "k", client=s3, part_size=PART, journal=journal
+    ) as writer:
+        writer.write(DATA[: PART + 1])
+        with pytest.raises(cloudpipe.ResumeError) as caught:
+            cloudpipe.resume(journal, client=s3)
+        assert "is in use by another writer" in one_line(caught.value)
+        writer.write(DATA[PART + 1 :])
+    assert read_object(s3, bucket, "k") == DATA
 
 
 # -- the command ---------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import random
+import zlib
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cloudpipe
+from cloudpipe.checksums import crc32_combine
 from tests.conftest import PART, pending_uploads, read_object
 
 pytestmark = pytest.mark.usefixtures("concurrency")
@@ -18,6 +21,10 @@ pytestmark = pytest.mark.usefixtures("concurrency")
 
 def payload(size: int, seed: int = 0) -> bytes:
     return random.Random(seed).randbytes(size)
+
+
+def crc32(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
 def multipart_etag(data: bytes, part_size: int) -> str:
@@ -41,6 +48,7 @@ def test_less_than_a_part_is_one_put_object(s3: Any, bucket: str, size: int) -> 
     assert writer.part_count == 0
     assert ready == []
     assert writer.etag == f'"{hashlib.md5(data).hexdigest()}"'  # a single PUT's ETag
+    assert writer.crc32 == crc32(data)
     assert writer.etag == s3.head_object(Bucket=bucket, Key="small")["ETag"]
 
 
@@ -59,6 +67,7 @@ def test_a_part_or_more_is_a_multipart_upload(s3: Any, bucket: str, size: int, p
     assert writer.part_count == parts
     assert writer.etag == multipart_etag(data, PART)
     assert writer.etag == s3.head_object(Bucket=bucket, Key="big")["ETag"]
+    assert writer.crc32 == crc32(data)  # combined from the parts' CRC32s
     assert writer.version_id is None  # the bucket is not versioned
     assert pending_uploads(s3, bucket) == []
 
@@ -137,3 +146,9 @@ def test_any_sequence_of_writes(s3: Any, bucket: str, sizes: list[int], seed: in
             assert writer.tell() == offset
     assert read_object(s3, bucket, key) == data
     assert writer.part_count == (0 if len(data) < PART else -(-len(data) // PART))
+
+
+@given(st.binary(max_size=3000), st.binary(max_size=3000))
+def test_crc32_combine_is_the_crc32_of_the_concatenation(first: bytes, second: bytes) -> None:
+    combined = crc32_combine(zlib.crc32(first), zlib.crc32(second), len(second))
+    assert combined == zlib.crc32(first + second)
