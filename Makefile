@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-ceph lint docs bench peak-rss clean
+.PHONY: demo test test-ceph lint docs bench peak-rss bench-resume clean
 
 $(VENV)/.test: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ bench: $(VENV)/.bench .venv-s3fs/.installed
 
 peak-rss: $(VENV)/.test
 	$(PY) -m benchmarks.peak_rss
+
+# A 2 GiB stream killed after 1.5 GiB, then resumed: the journal's size, verify and upload time.
+bench-resume: $(VENV)/.test
+	$(PY) -m benchmarks.resume
 
 clean:
 	rm -rf $(VENV) .venv-s3fs build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

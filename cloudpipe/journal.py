@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import hashlib
 import json
 import os
@@ -28,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cloudpipe.errors import ResumeError, UploadError, shown
+from cloudpipe.errors import ResumeError, UploadError, error_code, shown
 from cloudpipe.partsize import PartSizeSchedule
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def new_state(
 ) -> JournalState:
     """The state of a journal about to be created for a new writer."""
     secret = extra_args.get("SSECustomerKey")
-    kept = {name: value for name, value in extra_args.items() if name not in _SECRETS}
+    kept = {name: _recordable(value) for name, value in extra_args.items() if name not in _SECRETS}
     if secret is not None:
         kept.pop("SSECustomerKeyMD5", None)  # botocore derives it from the key at each request
     md5 = key_md5(secret) if isinstance(secret, (str, bytes)) else None
@@ -141,6 +142,12 @@ def new_state(
 
 HEADER_LIMIT = 64 * 1024
 """Bytes a header line may take: a longer first line is not a journal's (nor read whole)."""
+
+
+def _recordable(value: Any) -> Any:
+    """``value`` as the journal's JSON keeps it: a date (the only argument botocore takes
+    that JSON does not) as ISO 8601 text, which botocore takes back as it takes a datetime."""
+    return value.isoformat() if isinstance(value, datetime.date) else value
 
 
 def read(path: str | os.PathLike[str]) -> JournalState:
@@ -283,9 +290,10 @@ class Journal(NoJournal):
     def keeps(self, cause: BaseException | None) -> bool:
         """Whether an upload ended by ``cause`` stays stored for a resume: a request that
         failed for good, or the process going away (an interrupt, SystemExit); not abort()
-        (``cause`` None), nor an exception of the caller's own code."""
-        if isinstance(cause, UploadError):
-            return cause.resumable
+        (``cause`` None), an exception of the caller's own code, a condition the store
+        refused (``IfNoneMatch``), nor a stream too long for S3."""
+        if isinstance(cause, UploadError):  # a condition the store refused stays refused
+            return cause.resumable and error_code(cause.__cause__) != "PreconditionFailed"
         return cause is not None and not isinstance(cause, Exception)
 
     def resume_hint(self) -> str:

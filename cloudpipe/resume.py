@@ -24,6 +24,8 @@ from cloudpipe.writer import S3MultipartWriter
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+_GONE = ("NoSuchUpload", "NoSuchKey")
+"""ListParts' answers for an upload that no longer exists (Ceph RGW says NoSuchKey)."""
 CHUNK = 1 << 20
 """Bytes read from the source at a time while its stored prefix is checked."""
 
@@ -155,7 +157,7 @@ def _check_stored(state: JournalState, requests: ObjectRequests) -> dict[str, An
     try:
         listed = requests.list_parts(state.upload_id)
     except UploadError as error:
-        if error_code(error.__cause__) != "NoSuchUpload":
+        if error_code(error.__cause__) not in _GONE:
             raise
         head = requests.stored([part.entry() for part in state.parts], None)
         if head is not None and state.parts:

@@ -357,6 +357,8 @@ ms mon client mode = crc
 rgw frontends = beast endpoint=127.0.0.1:{self.port}
 rgw dns name = localhost
 rgw thread pool size = 64
+# SSE-C keys over plain HTTP: the server is on 127.0.0.1 only
+rgw crypt require ssl = false
 """
 
 
