@@ -518,19 +518,22 @@ def upload(
     source = open_input(options.input) if command is None else None
     started = time.monotonic()
     with Progress(bar_label(url), options.expected_size, show_progress(options)) as bar:
-        writer = S3MultipartWriter(
-            bucket,
-            key,
-            client=client,
-            part_size=options.part_size,
-            expected_size=options.expected_size,
-            max_attempts=attempts,
-            max_concurrency=options.concurrency,
-            checksum=options.checksum,
-            extra_args=extra_args,
-            on_drained=bar.part_stored,
-            journal=options.journal,
-        )
+        try:
+            writer = S3MultipartWriter(
+                bucket,
+                key,
+                client=client,
+                part_size=options.part_size,
+                expected_size=options.expected_size,
+                max_attempts=attempts,
+                max_concurrency=options.concurrency,
+                checksum=options.checksum,
+                extra_args=extra_args,
+                on_drained=bar.part_stored,
+                journal=options.journal,
+            )
+        except OSError as error:  # only the journal's file can fail here
+            raise InputError(journal_problem(options.journal, error)) from None
 
         def begin() -> tuple[IO[bytes], Producer | None]:
             writer.start()  # fails fast, before any input is read or produced
@@ -541,6 +544,15 @@ def upload(
 
         size, interrupted = feed(writer, begin, bar, options.expected_size)
     return result_of(url, writer, size, started, interrupted)
+
+
+def journal_problem(path: str, error: OSError) -> str:
+    if isinstance(error, FileExistsError):
+        return (
+            f"--journal {path} exists already: resume its upload with 'cloudpipe resume "
+            f"{path}', or remove it"
+        )
+    return f"cannot create --journal {path}: {error.strerror or error}"
 
 
 def resume_upload(

@@ -10,7 +10,9 @@ The writer keeps three invariants:
   exception in its ``with`` block, a failed request, a callback that raised, garbage
   collection, or interpreter exit), and an aborted writer leaves neither an object nor stored
   parts behind; when the completing request's outcome is unknown (an interrupt, a lost
-  answer), the store is asked before the ending is reported;
+  answer), the store is asked before the ending is reported. A writer with a journal ends a
+  third way after a failed request, an interrupt or being left open: its upload is kept, as
+  the journal records it, for ``cloudpipe.resume``;
 * one call at a time: a lock makes each ``write()`` whole, whatever the threads, and a call
   from one of the writer's own callbacks is refused rather than run inside the call that
   fired it;

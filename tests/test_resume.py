@@ -597,8 +597,19 @@ def test_command_resume_refuses_a_changed_input(
     assert read_object(s3, bucket, "k") == DATA
 
 
-def test_command_resume_usage_errors(server: Any, tmp_path: Path) -> None:
+def test_command_resume_usage_errors(server: Any, bucket: str, tmp_path: Path) -> None:
     env = aws_env(server.endpoint_url, tmp_path)
+    taken = tmp_path / "taken"
+    taken.write_text("someone else's")
+    for journal, words in (
+        (taken, f"--journal {taken} exists already: resume its upload with 'cloudpipe resume"),
+        (tmp_path / "no" / "dir", "cannot create --journal"),
+    ):
+        refused = command(["--journal", str(journal), f"s3://{bucket}/k"], env, DATA)
+        assert refused.returncode == 2
+        assert refused.stderr.decode().count("\n") == 1
+        assert words in refused.stderr.decode()
+    assert taken.read_text() == "someone else's"
     missing = command(["resume", str(tmp_path / "missing")], env)
     assert missing.returncode == 2
     assert "cannot read journal" in missing.stderr.decode()
