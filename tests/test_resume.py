@@ -243,6 +243,26 @@ def test_failed_request_keeps_the_upload_and_resume_finishes_it(
     ]
 
 
+def test_a_resumed_writer_that_fails_again_resumes_again(
+    s3: Any, bucket: str, proxy: FaultProxy, proxied: Any, tmp_path: Path
+) -> None:
+    journal = tmp_path / "j"
+    kept_upload(proxied, proxy, bucket, journal)
+    proxy.respond(503, "SlowDown", method="PUT", path_contains="partNumber=4", times=1)
+    with pytest.raises(cloudpipe.UploadError, match="part 4 failed") as caught:  # noqa: SIM117
+        with cloudpipe.resume(
+            journal, client=proxied, source=io.BytesIO(DATA), max_attempts=1
+        ) as writer:
+            writer.write(DATA[writer.tell() :])
+    assert caught.value.aborted is False
+    assert [part["part"] for part in journal_parts(journal)] == [1, 2, 3]
+    with cloudpipe.resume(journal, client=s3, source=io.BytesIO(DATA)) as writer:
+        assert writer.tell() == 3 * PART
+        writer.write(DATA[writer.tell() :])
+    assert read_object(s3, bucket, "k") == DATA
+    assert pending_uploads(s3, bucket) == []
+
+
 def test_changed_source_is_refused_and_the_upload_stays_resumable(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any, tmp_path: Path
 ) -> None:
