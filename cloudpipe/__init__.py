@@ -2,11 +2,13 @@
 
 from cloudpipe._version import __version__
 from cloudpipe.errors import ResumeError, UploadError
+from cloudpipe.partsize import PartPolicy
 from cloudpipe.resume import resume
 from cloudpipe.text import TextWriter, open
 from cloudpipe.writer import S3MultipartWriter
 
 __all__ = [
+    "PartPolicy",
     "ResumeError",
     "S3MultipartWriter",
     "TextWriter",

@@ -96,6 +96,7 @@ class JournalState:
             "part_size": self.schedule.base,
             "grows": self.schedule.grows,
             "max_parts": self.schedule.max_parts,
+            "store": self.schedule.store,
             "checksum": self.checksum,
             "extra_args": self.extra_args,
             "sse_customer_key_md5": self.sse_customer_key_md5,
@@ -192,7 +193,10 @@ def _header(name: str, line: bytes) -> JournalState | None:
             bucket=str(header["bucket"]),
             key=str(header["key"]),
             schedule=PartSizeSchedule(
-                int(header["part_size"]), bool(header["grows"]), int(header["max_parts"])
+                int(header["part_size"]),
+                bool(header["grows"]),
+                int(header["max_parts"]),
+                str(header.get("store", "S3")),
             ),
             checksum=str(header["checksum"]),
             extra_args=dict(header["extra_args"]),

@@ -4,11 +4,16 @@ S3 takes at most 10,000 parts of 5 MiB to 5 GiB each (the last part may be small
 8 MiB part would cap a stream at 78 GiB, so for a stream of unknown length the part size stays
 for the first 1,250 parts (9.8 GiB at the default 8 MiB, so memory is flat for the streams most
 people send), then doubles every 1,000 parts, up to 5 GiB: 6.8 TiB in all at 8 MiB.
+
+Some stores differ (a PartPolicy): Cloudflare R2 refuses, at CompleteMultipartUpload and so
+only after the whole stream, parts that are not all the same size but the last, so there the
+part size never grows; Scaleway takes 1,000 parts, so there the growth comes ten times sooner.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 MiB = 2**20
 GiB = 2**30
@@ -23,6 +28,41 @@ GROWTH_INTERVAL = 1_000
 
 
 @dataclass(frozen=True)
+class PartPolicy:
+    """What a store allows of one upload's parts.
+
+    Attributes:
+        uniform: Every part but the last must have the same size (Cloudflare R2): the part
+            size is fixed up front and never grows.
+        max_parts: Parts an upload may have; None for S3's 10,000.
+        store: The store's name, for messages.
+    """
+
+    uniform: bool = False
+    max_parts: int | None = None
+    store: str = "S3"
+
+    @property
+    def part_limit(self) -> int:
+        return MAX_PARTS if self.max_parts is None else self.max_parts
+
+    @classmethod
+    def for_endpoint(cls, endpoint_url: str | None) -> PartPolicy:
+        """The policy of the store at ``endpoint_url``, known from its host name."""
+        host = (urlsplit(endpoint_url or "").hostname or "").lower()
+        if host.endswith(".r2.cloudflarestorage.com"):
+            return R2
+        if host.startswith("s3.") and host.endswith(".scw.cloud"):
+            return SCALEWAY
+        return S3
+
+
+S3 = PartPolicy()
+R2 = PartPolicy(uniform=True, store="Cloudflare R2")
+SCALEWAY = PartPolicy(max_parts=1_000, store="Scaleway")
+
+
+@dataclass(frozen=True)
 class PartSizeSchedule:
     """The size of every part of one upload.
 
@@ -33,27 +73,34 @@ class PartSizeSchedule:
     base: int
     grows: bool
     max_parts: int
+    store: str = "S3"
 
     @classmethod
-    def choose(cls, part_size: int, expected_size: int | None) -> PartSizeSchedule:
-        """The schedule for ``part_size`` (already validated) and an optional size hint."""
+    def choose(
+        cls, part_size: int, expected_size: int | None, policy: PartPolicy = S3
+    ) -> PartSizeSchedule:
+        """The schedule for ``part_size`` (already validated), an optional size hint, and
+        what the store allows."""
+        limit = policy.part_limit
         if expected_size is None:
-            return cls(part_size, grows=True, max_parts=MAX_PARTS)
-        per_part = -(-expected_size // MAX_PARTS)
+            return cls(part_size, not policy.uniform, limit, policy.store)
+        per_part = -(-expected_size // limit)
         per_part = -(-per_part // MiB) * MiB  # whole MiB read better in logs and listings
         base = max(part_size, per_part)
         if base > MAX_PART_SIZE:
             raise ValueError(
-                f"expected_size={expected_size} is larger than S3 allows for one object "
-                f"({MAX_PARTS} parts of at most {MAX_PART_SIZE} bytes)"
+                f"expected_size={expected_size} is larger than {policy.store} allows for one "
+                f"object ({limit} parts of at most {MAX_PART_SIZE} bytes)"
             )
-        return cls(base, grows=False, max_parts=MAX_PARTS)
+        return cls(base, False, limit, policy.store)
 
     def size_of(self, part_number: int) -> int:
         """Bytes in part ``part_number`` (1-based) unless it is the last one."""
-        if not self.grows or part_number <= FIRST_GROWTH:
+        first = FIRST_GROWTH * self.max_parts // MAX_PARTS  # sooner where parts are fewer
+        if not self.grows or part_number <= first:
             return self.base
-        doublings = (part_number - FIRST_GROWTH - 1) // GROWTH_INTERVAL + 1
+        interval = max(1, GROWTH_INTERVAL * self.max_parts // MAX_PARTS)
+        doublings = (part_number - first - 1) // interval + 1
         return min(MAX_PART_SIZE, self.base << doublings)
 
     def capacity(self) -> int:

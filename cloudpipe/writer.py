@@ -37,7 +37,13 @@ from cloudpipe.buffer import PartBuffer
 from cloudpipe.checksums import full_crc32, quoted
 from cloudpipe.errors import UploadError, leftover, shown
 from cloudpipe.journal import NO_JOURNAL, Journal, NoJournal, new_state
-from cloudpipe.partsize import DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, PartSizeSchedule
+from cloudpipe.partsize import (
+    DEFAULT_PART_SIZE,
+    MAX_PART_SIZE,
+    MIN_PART_SIZE,
+    PartPolicy,
+    PartSizeSchedule,
+)
 from cloudpipe.pipeline import PartPipeline
 from cloudpipe.s3 import ObjectRequests, configured_attempts, default_client
 
@@ -90,6 +96,9 @@ class S3MultipartWriter(io.BufferedIOBase):
             left open at exit or garbage collected keep the upload stored for a resume
             rather than abort it; ``abort()`` and an exception of the caller's own code in
             the ``with`` block abort it as without one. Needs checksum "crc32" or "md5".
+        part_policy: What the store allows of parts (``cloudpipe.PartPolicy``): by default
+            known from the client's endpoint (Cloudflare R2: parts of one size; Scaleway:
+            1,000 parts), else S3's rules.
 
     Raises:
         TypeError: An argument of the wrong type.
@@ -118,6 +127,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         on_error: Callable[[BaseException], object] | None = None,
         on_end: Callable[[bool], object] | None = None,
         journal: str | os.PathLike[str] | None = None,
+        part_policy: PartPolicy | None = None,
     ) -> None:
         super().__init__()
         _check_bucket(bucket)
@@ -140,6 +150,11 @@ class S3MultipartWriter(io.BufferedIOBase):
         for name, callback in callbacks.items():
             if callback is not None and not callable(callback):
                 raise TypeError(f"{name} must be callable or None, not {type(callback).__name__}")
+        if part_policy is not None and not isinstance(part_policy, PartPolicy):
+            raise TypeError(
+                f"part_policy must be a cloudpipe.PartPolicy or None, not "
+                f"{type(part_policy).__name__}"
+            )
         if journal is not None and not isinstance(journal, (str, os.PathLike)):
             raise TypeError(f"journal must be a path or None, not {type(journal).__name__}")
         if journal is not None and checksum == "none":
@@ -147,9 +162,12 @@ class S3MultipartWriter(io.BufferedIOBase):
                 "journal needs checksum 'crc32' or 'md5': it records each part's CRC32"
             )
 
-        self._schedule = PartSizeSchedule.choose(part_size, expected_size)
+        client = default_client() if client is None else client
+        if part_policy is None:
+            part_policy = PartPolicy.for_endpoint(client.meta.endpoint_url)
+        self._schedule = PartSizeSchedule.choose(part_size, expected_size, part_policy)
         self._requests = ObjectRequests(
-            default_client() if client is None else client,
+            client,
             bucket,
             key,
             extra_args or {},
@@ -415,9 +433,11 @@ class S3MultipartWriter(io.BufferedIOBase):
     def _start_part(self) -> None:
         number = self._submitted + 1
         if number > self._schedule.max_parts:
+            schedule = self._schedule
             error = self._requests.error(
-                f"the stream needs part {number} but S3 allows {self._schedule.max_parts} "
-                f"parts ({self._position} bytes so far); pass expected_size or a larger part_size",
+                f"the stream needs part {number} but {schedule.store} allows "
+                f"{schedule.max_parts} parts, {schedule.capacity()} bytes at this part size "
+                f"({self._position} bytes so far); pass expected_size or a larger part_size",
                 self._upload_id,
                 number,
             )

@@ -72,3 +72,85 @@ def test_exactly_the_limit_completes(s3: Any, bucket: str, monkeypatch: pytest.M
     with cloudpipe.S3MultipartWriter(bucket, "k", client=s3, part_size=PART) as writer:
         writer.write(b"x" * (2 * PART))
     assert writer.part_count == 2
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "policy"),
+    [
+        ("https://0123456789abcdef.r2.cloudflarestorage.com", partsize.R2),
+        ("https://0123456789abcdef.eu.R2.cloudflarestorage.com/", partsize.R2),
+        ("https://s3.fr-par.scw.cloud", partsize.SCALEWAY),
+        ("https://s3.nl-ams.scw.cloud:443", partsize.SCALEWAY),
+        ("https://s3.us-east-1.amazonaws.com", partsize.S3),
+        ("http://127.0.0.1:9000", partsize.S3),
+        (None, partsize.S3),
+    ],
+)
+def test_store_policy_is_known_from_the_endpoint(endpoint: str | None, policy: Any) -> None:
+    assert cloudpipe.PartPolicy.for_endpoint(endpoint) == policy
+
+
+def test_r2_parts_never_grow_and_scaleway_grows_within_1000_parts() -> None:
+    r2 = PartSizeSchedule.choose(8 * MiB, None, partsize.R2)
+    assert {r2.size_of(n) for n in range(1, 10_001)} == {8 * MiB}  # R2: one size but the last
+    assert r2.capacity() == 8 * MiB * 10_000
+    scaleway = PartSizeSchedule.choose(8 * MiB, None, partsize.SCALEWAY)
+    assert scaleway.max_parts == 1_000
+    assert {scaleway.size_of(n) for n in range(1, 126)} == {8 * MiB}
+    assert scaleway.size_of(126) == 16 * MiB
+    assert scaleway.size_of(226) == 32 * MiB
+    assert scaleway.capacity() >= 300 * GiB  # not the 7.8 GiB of 1,000 parts of 8 MiB
+    with pytest.raises(ValueError, match="larger than Scaleway allows for one object"):
+        PartSizeSchedule.choose(8 * MiB, 10 * TiB, partsize.SCALEWAY)
+
+
+def test_writer_takes_the_policy_of_its_endpoint(tmp_path: Any) -> None:
+    """No request needed: the policy is chosen from the endpoint's name, and the size cap is
+    named when the writer is made, not at the last part."""
+    import boto3
+
+    scaleway = boto3.client(
+        "s3",
+        endpoint_url="https://s3.fr-par.scw.cloud",
+        region_name="fr-par",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+    )
+    with pytest.raises(ValueError, match="larger than Scaleway allows"):
+        cloudpipe.S3MultipartWriter("b", "k", client=scaleway, expected_size=10 * TiB)
+    with pytest.raises(TypeError, match=r"part_policy must be a cloudpipe\.PartPolicy"):
+        cloudpipe.S3MultipartWriter("b", "k", client=scaleway, part_policy="r2")  # type: ignore[arg-type]
+
+
+def test_uniform_policy_refuses_the_part_past_its_cap_before_sending_it(
+    s3: Any, bucket: str
+) -> None:
+    """Scaled down: parts of one size, at most 2: the third part is refused when it would
+    start, naming the cap, and the upload is aborted."""
+    policy = cloudpipe.PartPolicy(uniform=True, max_parts=2, store="a two-part store")
+    writer = cloudpipe.S3MultipartWriter(bucket, "k", client=s3, part_size=PART, part_policy=policy)
+    writer.write(b"x" * 2 * PART)
+    with pytest.raises(cloudpipe.UploadError) as caught:
+        writer.write(b"x")
+    message = str(caught.value)
+    assert "needs part 3 but a two-part store allows 2 parts" in message
+    assert f"{2 * PART} bytes at this part size" in message
+    assert_no_trace(s3, bucket, "k")
+
+
+def test_fewer_parts_grow_sooner(s3: Any, bucket: str) -> None:
+    """Scaled down: a store of 16 parts grows after 2 parts, then every part."""
+    policy = cloudpipe.PartPolicy(max_parts=16)
+    data = b"y" * (PART + PART + 2 * PART + 7)
+    sizes: list[int] = []
+    with cloudpipe.S3MultipartWriter(
+        bucket,
+        "k",
+        client=s3,
+        part_size=PART,
+        part_policy=policy,
+        on_drained=lambda number, nbytes: sizes.append(nbytes),
+    ) as writer:
+        writer.write(data)
+    assert sizes == [PART, PART, 2 * PART, 7]
+    assert s3.head_object(Bucket=bucket, Key="k")["ContentLength"] == len(data)
