@@ -2,9 +2,13 @@
 
 Modes (``checksum=``):
 
-* ``"crc32"`` (the default): each part's CRC32 is computed once and sent for the server to
-  verify; the CRC32 the server echoes for a part, and the composite CRC32 it reports for the
-  object, must match ours. It costs what botocore's own default CRC32 costs, which it replaces.
+* ``"crc32"`` (the default): each part's CRC32 is computed once, as its bytes are copied into
+  the part's buffer, and sent for the server to verify; the CRC32 the server echoes for a part
+  must match ours. The object is declared a FULL_OBJECT CRC32 one: its CRC32 is the CRC32 of
+  the whole stream (which a reader can check without knowing the part sizes), combined from
+  the parts' and sent with CompleteMultipartUpload, for the store to verify; the CRC32 the
+  store reports for the object, full or composite, must match ours. It costs what botocore's
+  own default CRC32 costs, which it replaces.
 * ``"md5"``: the same, plus each part's MD5 as Content-MD5 (verified by every S3 store, Ceph
   RGW included), each part's ETag compared to that MD5, and the object's ETag compared to the
   MD5 of the part MD5s. MD5 is slower than CRC32: see the docs for the measured cost.
@@ -48,17 +52,28 @@ class Checksums:
 
     @property
     def create_args(self) -> dict[str, str]:
-        """Declare the algorithm up front, so S3 stores a composite checksum of the object."""
-        return {} if self.mode == "none" else {"ChecksumAlgorithm": "CRC32"}
-
-    def body_args(self, body: bytearray) -> dict[str, str]:
-        """ChecksumCRC32 (and ContentMD5) for one part or a whole single-PUT object."""
+        """Declare the algorithm and type up front, so that S3 keeps the whole object's CRC32
+        (a store that knows no full-object checksums keeps a composite one, or none)."""
         if self.mode == "none":
             return {}
-        args = {"ChecksumCRC32": crc32(body)}
+        return {"ChecksumAlgorithm": "CRC32", "ChecksumType": "FULL_OBJECT"}
+
+    def body_args(self, body: bytearray, crc: int | None = None) -> dict[str, str]:
+        """ChecksumCRC32 (and ContentMD5) for one part or a whole single-PUT object;
+        ``crc``: the body's CRC32, when already computed as it was filled."""
+        if self.mode == "none":
+            return {}
+        value = _b64(crc.to_bytes(4, "big")) if crc is not None else crc32(body)
+        args = {"ChecksumCRC32": value}
         if self.mode == "md5":
             args["ContentMD5"] = _b64(hashlib.md5(body).digest())
         return args
+
+    def complete_args(self, whole_crc32: str | None) -> dict[str, str]:
+        """The object's full CRC32, for the store to check against the parts it joins."""
+        if self.mode == "none" or whole_crc32 is None:
+            return {}
+        return {"ChecksumCRC32": whole_crc32, "ChecksumType": "FULL_OBJECT"}
 
     def mismatch(self, sent: Mapping[str, str], answer: Mapping[str, Any]) -> str | None:
         """What differs between the checksums sent with a body and what S3 says it stored."""
@@ -84,14 +99,12 @@ class Checksums:
         etag = quoted(str(answer.get("ETag", "")))
         if expected_etag and etag and etag != expected_etag:
             return f"the object's ETag is {etag}, its parts make {expected_etag}"
-        composite = answer.get("ChecksumCRC32")
-        if self.mode != "none" and composite and "-" in str(composite):
-            expected = composite_crc32(parts)
-            if composite != expected:
-                return f"the object's CRC32 is {composite}, its parts make {expected}"
-        full = composite if answer.get("ChecksumType") == "FULL_OBJECT" else None
-        if full and whole_crc32 and full != whole_crc32:
-            return f"the object's full CRC32 is {full}, its parts make {whole_crc32}"
+        reported = answer.get("ChecksumCRC32")
+        if self.mode == "none" or not reported:
+            return None
+        expected = composite_crc32(parts) if "-" in str(reported) else whole_crc32
+        if expected is not None and reported != expected:
+            return f"the object's CRC32 is {reported}, its parts make {expected}"
         return None
 
 

@@ -487,7 +487,7 @@ def result_of(
         "upload_id": writer.upload_id,
         "etag": writer.etag,
         "version_id": writer.version_id,
-        "crc32": writer.crc32,
+        "checksum": writer.checksum,
         "seconds": round(time.monotonic() - started, 3),
         "interrupted": interrupted,
     }

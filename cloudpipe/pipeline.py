@@ -35,9 +35,10 @@ class _Flight:
 class PartPipeline:
     """Parts in flight on a thread pool, taken back in part order."""
 
-    def __init__(self, requests: ObjectRequests, workers: int) -> None:
+    def __init__(self, requests: ObjectRequests, workers: int, crc32: bool) -> None:
         self._requests = requests
         self._workers = workers
+        self._crc32 = crc32
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="cloudpipe-part")
         self._flying: deque[_Flight] = deque()
         self._spare: list[PartBuffer] = []
@@ -45,7 +46,9 @@ class PartPipeline:
 
     def submit(self, upload_id: str, number: int, buffer: PartBuffer) -> None:
         """Start uploading ``buffer`` as part ``number``; it is not touched until it lands."""
-        future = self._pool.submit(self._requests.upload_part, upload_id, number, buffer.contents())
+        future = self._pool.submit(
+            self._requests.upload_part, upload_id, number, buffer.contents(), buffer.crc
+        )
         future.add_done_callback(self._finished)
         self._flying.append(_Flight(number, buffer.filled, buffer, future))
 
@@ -75,7 +78,7 @@ class PartPipeline:
 
     def free_buffer(self) -> PartBuffer:
         """A buffer to fill next: a landed one, or a new one while fewer exist."""
-        return self._spare.pop() if self._spare else PartBuffer()
+        return self._spare.pop() if self._spare else PartBuffer(self._crc32)
 
     def cancel(self) -> list[tuple[int, int, CompletedPartTypeDef]]:
         """Drop the parts not started, wait for those running, and stop the threads.

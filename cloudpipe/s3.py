@@ -274,9 +274,11 @@ class ObjectRequests:
         """The object's URL as messages show it (a repr when the key is not printable)."""
         return shown(f"s3://{self.bucket}/{self.key}")
 
-    def put_object(self, body: bytearray) -> dict[str, Any]:
-        """Store the whole object with one PutObject, and check what S3 says it stored."""
-        sent = self._checksums.body_args(body)
+    def put_object(self, body: bytearray, crc: int | None = None) -> dict[str, Any]:
+        """Store the whole object with one PutObject, and check what S3 says it stored
+        (``crc``: the body's CRC32, if already computed)."""
+        sent = self._checksums.body_args(body, crc)
+        declared = {"ChecksumAlgorithm": "CRC32"} if "ChecksumCRC32" in sent else {}
         response = self._call(
             PUT,
             None,
@@ -285,6 +287,7 @@ class ObjectRequests:
             Body=body,
             ContentLength=len(body),
             **sent,
+            **declared,  # some stores keep a CRC32 only when told which algorithm it is
             **self._args[PUT],
         )
         self._require(response, "ETag", PUT, None, None)
@@ -292,8 +295,6 @@ class ObjectRequests:
         if problem:
             self._discard(response)
             raise self._integrity_error(PUT, problem, None, None)
-        if "ChecksumCRC32" in sent:
-            response.setdefault("ChecksumCRC32", sent["ChecksumCRC32"])
         return response
 
     def create(self) -> str:
@@ -303,9 +304,12 @@ class ObjectRequests:
         )
         return str(self._require(response, "UploadId", CREATE, None, None))
 
-    def upload_part(self, upload_id: str, number: int, body: bytearray) -> CompletedPartTypeDef:
-        """Store one part, check what S3 says it stored, return its entry for Complete."""
-        sent = self._checksums.body_args(body)
+    def upload_part(
+        self, upload_id: str, number: int, body: bytearray, crc: int | None = None
+    ) -> CompletedPartTypeDef:
+        """Store one part, check what S3 says it stored, return its entry for Complete
+        (``crc``: the body's CRC32, if already computed)."""
+        sent = self._checksums.body_args(body, crc)
         what = f"part {number}"
         response = self._call(
             what,
@@ -346,36 +350,58 @@ class ObjectRequests:
             self.client.complete_multipart_upload,
             UploadId=upload_id,
             MultipartUpload={"Parts": parts},
+            **self._checksums.complete_args(whole_crc32),
             **self._args[COMPLETE],
         )
-        if not response.get("ETag"):  # Ceph RGW answers Complete with an empty ETag
-            response["ETag"] = self._etag_after_complete(upload_id, parts)
+        self._fill_in_after_complete(upload_id, parts, response)
         problem = self._checksums.object_mismatch(parts, response, whole_crc32)
         if problem:
             self._discard(response)
             raise self._integrity_error(COMPLETE, problem, upload_id, None)
         return response
 
-    def _etag_after_complete(self, upload_id: str, parts: list[CompletedPartTypeDef]) -> str:
-        """The ETag of the object Complete made, from HeadObject, when Complete's answer has
-        none. The object found must be the one these parts make: anything else at the key
-        (the object it held before) is left alone, and the answer is a failure."""
+    def _fill_in_after_complete(
+        self, upload_id: str, parts: list[CompletedPartTypeDef], response: dict[str, Any]
+    ) -> None:
+        """What Complete's answer left out, from HeadObject: the ETag (Ceph RGW answers with
+        an empty one) and the object's CRC32 (moto and Ceph answer without). The object found
+        must be the one these parts make: anything else at the key (the object it held
+        before) is left alone, and a missing ETag is then a failure."""
+        needs_etag = not response.get("ETag")
+        needs_crc = self._checksums.mode != "none" and not response.get("ChecksumCRC32")
+        if not (needs_etag or needs_crc):
+            return
         what = f"{COMPLETE} answered without ETag, and {HEAD}"
         try:
-            head = self._call(HEAD, upload_id, None, self.client.head_object, **self._args[HEAD])
+            head = self._call(
+                HEAD,
+                upload_id,
+                None,
+                self.client.head_object,
+                ChecksumMode="ENABLED",
+                **self._args[HEAD],
+            )
         except UploadError as error:
+            if not needs_etag:
+                return  # the object's CRC32 stays unknown; its ETag was checked
             cause = describe(error.__cause__) if error.__cause__ else str(error)
             raise self.error(f"{what} failed: {cause}", upload_id, None) from error
-        etag = str(self._require(head, "ETag", what, upload_id, None))
-        expected = multipart_etag(parts)
-        if expected is not None and quoted(etag) != expected:
+        etag = quoted(str(head.get("ETag") or ""))
+        expected = multipart_etag(parts) if needs_etag else quoted(str(response["ETag"]))
+        if expected is not None and etag != expected:
+            if not needs_etag:
+                return  # another object is there already: its CRC32 is not this one's
             raise self.error(
-                f"{what} finds another object at the key (ETag {quoted(etag)}, not {expected}): "
+                f"{what} finds another object at the key (ETag {etag}, not {expected}): "
                 f"is {self.client.meta.endpoint_url} an S3 endpoint?",
                 upload_id,
                 None,
             )
-        return etag
+        if needs_etag:
+            response["ETag"] = str(self._require(head, "ETag", what, upload_id, None))
+        if needs_crc and head.get("ChecksumCRC32"):
+            response["ChecksumCRC32"] = head["ChecksumCRC32"]
+            response["ChecksumType"] = head.get("ChecksumType")
 
     def abort(self, upload_id: str) -> None:
         """Abort the upload so that no part stays stored (and billed); gone already is fine."""
@@ -420,10 +446,14 @@ class ObjectRequests:
             marker = following
 
     def stored(
-        self, parts: list[CompletedPartTypeDef] | None, body: bytearray | None
+        self,
+        parts: list[CompletedPartTypeDef] | None,
+        body: bytearray | None,
+        whole_crc32: str | None = None,
     ) -> dict[str, Any] | None:
-        """HeadObject's answer if the key holds the object these ``parts`` (or this single
-        PutObject ``body``) make, else None: how an unknown outcome is found out.
+        """HeadObject's answer if the key holds the object these ``parts`` (their CRC32s
+        combined: ``whole_crc32``) or this single PutObject ``body`` make, else None: how an
+        unknown outcome is found out.
 
         For a multipart upload, call it once the upload is aborted: it can no longer complete,
         so the answer is final. Nothing can stop a PutObject the store already has whole,
@@ -442,10 +472,9 @@ class ObjectRequests:
             return None
         etag = quoted(str(head.get("ETag") or ""))
         if parts is not None:
-            expected_crc = composite_crc32(parts)
-            same = etag == multipart_etag(parts) or (
-                expected_crc is not None and head.get("ChecksumCRC32") == expected_crc
-            )  # an ETag that is not an MD5 of MD5s (SSE-KMS): the composite CRC32
+            crcs = {composite_crc32(parts), whole_crc32} - {None}
+            same = etag == multipart_etag(parts) or head.get("ChecksumCRC32") in crcs
+            # an ETag that is not an MD5 of MD5s (SSE-KMS): the composite or full CRC32
         else:
             assert body is not None
             same = head.get("ContentLength") == len(body) and (

@@ -34,9 +34,10 @@ from typing import TYPE_CHECKING, Any
 
 from cloudpipe import lifetime
 from cloudpipe.buffer import PartBuffer
-from cloudpipe.checksums import full_crc32, quoted
+from cloudpipe.checksums import quoted
 from cloudpipe.errors import UploadError, leftover, shown
 from cloudpipe.journal import NO_JOURNAL, Journal, NoJournal, new_state
+from cloudpipe.parts import StoredParts
 from cloudpipe.partsize import (
     DEFAULT_PART_SIZE,
     MAX_PART_SIZE,
@@ -179,14 +180,14 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._on_drained = on_drained
         self._on_error = on_error
         self._on_end = on_end
-        self._buffer = PartBuffer()
+        self._crc32 = checksum != "none"  # each part's CRC32, as it is filled
+        self._buffer = PartBuffer(self._crc32)
         self._concurrency = max_concurrency
         self._pipeline: PartPipeline | None = None
         self._submitted = 0
         self._position = 0
         self._upload_id: str | None = None
-        self._parts: list[CompletedPartTypeDef] = []
-        self._sizes: list[int] = []  # of the parts, for the object's CRC32
+        self._parts = StoredParts()
         self._result: dict[str, Any] = {}
         self._ending = "open"
         self._abort_sent = False
@@ -230,22 +231,20 @@ class S3MultipartWriter(io.BufferedIOBase):
         return None if etag is None else quoted(str(etag))
 
     @property
-    def crc32(self) -> str | None:
-        """The CRC32 of every byte of the object (base64, as S3 shows a full-object
-        checksum) once ``close()`` has returned, combined from the parts' CRC32s; None with
-        ``checksum="none"``."""
-        if not self.closed or self.etag is None:
+    def checksum(self) -> dict[str, str] | None:
+        """The object's checksum as the store keeps it, once ``close()`` has returned:
+        ``{"algorithm": "CRC32", "type": "FULL_OBJECT", "value": ...}``, the CRC32 of every
+        byte (base64), which a reader can check without knowing the part sizes; ``"type":
+        "COMPOSITE"`` (a CRC32 of the parts' CRC32s, ``-N`` after it) from a store that keeps
+        only that; None with ``checksum="none"`` or from a store that keeps no checksum."""
+        value = self._result.get("ChecksumCRC32") if self.etag is not None else None
+        if not value:
             return None
-        if self._upload_id is None:
-            value = self._result.get("ChecksumCRC32")
-            return None if value is None else str(value)
-        return self._whole_crc32()
+        kind = "COMPOSITE" if "-" in str(value) else "FULL_OBJECT"
+        return {"algorithm": "CRC32", "type": kind, "value": str(value)}
 
     def _whole_crc32(self) -> str | None:
-        crcs = [part.get("ChecksumCRC32") for part in self._parts]
-        if not crcs or not all(crcs):
-            return None
-        return full_crc32([(str(crc), size) for crc, size in zip(crcs, self._sizes, strict=True)])
+        return self._parts.whole_crc32()
 
     @property
     def version_id(self) -> str | None:
@@ -402,8 +401,9 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._journal = journal
         self._schedule = journal.state.schedule
         self._upload_id = journal.state.upload_id
-        self._parts = [part.entry() for part in journal.state.parts]
-        self._sizes = [part.size for part in journal.state.parts]
+        self._parts = StoredParts()
+        for part in journal.state.parts:
+            self._parts.add(part.entry(), part.size)
         self._submitted = len(self._parts)
         self._position = journal.state.stored_bytes
 
@@ -452,7 +452,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             if self._on_ready is not None:
                 self._on_ready(self._upload_id)
         if self._concurrency > 1 and self._pipeline is None:
-            self._pipeline = PartPipeline(self._requests, self._concurrency)
+            self._pipeline = PartPipeline(self._requests, self._concurrency, self._crc32)
         return self._upload_id
 
     def _send_part(self) -> None:
@@ -460,7 +460,8 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._submitted += 1
         if self._pipeline is None:
             nbytes = self._buffer.filled
-            part = self._requests.upload_part(upload_id, self._submitted, self._buffer.contents())
+            body, crc = self._buffer.contents(), self._buffer.crc
+            part = self._requests.upload_part(upload_id, self._submitted, body, crc)
             self._buffer.clear()
             self._stored(self._submitted, nbytes, part)
         else:
@@ -476,8 +477,7 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     def _stored(self, number: int, nbytes: int, part: CompletedPartTypeDef) -> None:
         self._journal.part_stored(number, nbytes, part)
-        self._parts.append(part)
-        self._sizes.append(nbytes)
+        self._parts.add(part, nbytes)
         if self._on_drained is not None:
             self._on_drained(number, nbytes)
 
@@ -522,17 +522,23 @@ class S3MultipartWriter(io.BufferedIOBase):
                 if self._buffer.filled or not self._submitted:  # started() with nothing sent
                     self._send_part()
                 self._land(all_parts=True)
+                # the part buffers are done with: Complete's request, which grows with the
+                # part count, takes their place rather than adding to the peak
+                self._buffer.release()
+                if self._pipeline is not None:
+                    self._pipeline.close()
             body = self._buffer.contents() if self._upload_id is None else None
         except BaseException as error:
             self._abandon(error)
             raise
         try:
             if body is not None:
-                self._result = self._requests.put_object(body)
+                self._result = self._requests.put_object(body, self._buffer.crc)
             else:
                 assert self._upload_id is not None
                 whole = self._whole_crc32()
-                self._result = self._requests.complete(self._upload_id, self._parts, whole)
+                parts = self._parts.entries()
+                self._result = self._requests.complete(self._upload_id, parts, whole)
         except BaseException as error:
             try:
                 found = self._find_out(body, error)
@@ -553,11 +559,12 @@ class S3MultipartWriter(io.BufferedIOBase):
         object's HeadObject answer if it is this one, else None. A multipart upload not yet
         completed is aborted before the last look, so that the answer is final, unless the
         journal keeps it for a resume (which finds out again)."""
-        parts = None if body is not None else self._parts
-        found = self._requests.stored(parts, body)
+        parts = None if body is not None else self._parts.entries()
+        whole = None if body is not None else self._whole_crc32()
+        found = self._requests.stored(parts, body, whole)
         if found is None and self._upload_id is not None and not self._journal.keeps(error):
             self._abort_upload()
-            found = self._requests.stored(parts, body)
+            found = self._requests.stored(parts, body, whole)
         return found
 
     def _completed(self) -> None:

@@ -5,12 +5,15 @@ Each scenario runs against every server, faults injected on the wire by tests/fa
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
 import json
 import random
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +140,37 @@ def test_object_etag_mismatch_is_a_failure(
     with pytest.raises(cloudpipe.UploadError, match="CompleteMultipartUpload failed its integrity"):
         stream(proxied, bucket, DATA)
     assert_no_trace(s3, bucket, "k")
+
+
+def test_object_crc32_mismatch_is_a_failure(
+    s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
+) -> None:
+    """A store that reports another full-object CRC32 than the stream's: never a success."""
+    digests = b"".join(hashlib.md5(DATA[i : i + PART]).digest() for i in range(0, len(DATA), PART))
+    etag = f"&quot;{hashlib.md5(digests).hexdigest()}-3&quot;".encode()
+    body = (
+        b"<CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><ETag>" + etag + b"</ETag>"
+        b"<ChecksumCRC32>AAAAAA==</ChecksumCRC32><ChecksumType>FULL_OBJECT</ChecksumType>"
+        b"</CompleteMultipartUploadResult>"
+    )
+    proxy.add(Rule("respond", status=200, body=body, **COMPLETE))  # type: ignore[arg-type]
+    with pytest.raises(cloudpipe.UploadError) as caught:
+        stream(proxied, bucket, DATA)
+    whole = base64.b64encode(zlib.crc32(DATA).to_bytes(4, "big")).decode()
+    assert f"the object's CRC32 is AAAAAA==, its parts make {whole}" in str(caught.value)
+    assert_no_trace(s3, bucket, "k")
+
+
+def test_complete_carries_the_whole_streams_crc32(
+    s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
+) -> None:
+    stream(proxied, bucket, DATA)
+    whole = base64.b64encode(zlib.crc32(DATA).to_bytes(4, "big")).decode()
+    (create,) = proxy.requests("POST", "?uploads")
+    assert create.headers["x-amz-checksum-type"] == "FULL_OBJECT"
+    (complete,) = proxy.requests("POST", "uploadId=")
+    assert complete.headers["x-amz-checksum-crc32"] == whole
+    assert complete.headers["x-amz-checksum-type"] == "FULL_OBJECT"
 
 
 @pytest.mark.parametrize("mode", ["crc32", "md5", "none"])

@@ -202,7 +202,7 @@ def kept_upload(client: Any, proxy: FaultProxy, bucket: str, journal: Path, **ar
 
 @pytest.mark.usefixtures("concurrency")
 def test_failed_request_keeps_the_upload_and_resume_finishes_it(
-    s3: Any, bucket: str, proxy: FaultProxy, proxied: Any, tmp_path: Path
+    server: Any, s3: Any, bucket: str, proxy: FaultProxy, proxied: Any, tmp_path: Path
 ) -> None:
     journal = tmp_path / "j"
     error = kept_upload(proxied, proxy, bucket, journal)
@@ -231,7 +231,9 @@ def test_failed_request_keeps_the_upload_and_resume_finishes_it(
     assert writer.etag == s3.head_object(Bucket=bucket, Key="k")["ETag"]
     assert writer.part_count == 4
     # the object's CRC32, from the journal's part CRC32s and the new parts', nothing re-read
-    assert writer.crc32 == base64.b64encode(zlib.crc32(DATA).to_bytes(4, "big")).decode()
+    if server.name != "ceph":  # Ceph RGW 16 keeps no checksum of the object
+        whole = base64.b64encode(zlib.crc32(DATA).to_bytes(4, "big")).decode()
+        assert writer.checksum == {"algorithm": "CRC32", "type": "FULL_OBJECT", "value": whole}
     assert pending_uploads(s3, bucket) == []
     assert not journal.exists()
     assert events == [
