@@ -93,6 +93,11 @@ class Watcher:
     def finish(self, deadline: Deadline) -> None:
         with self._condition:
             self._running.discard(deadline)
+            if len(self._heap) > 2 * len(self._running) + 16:
+                # finished deadlines leave the heap lazily, when they come due; a long
+                # stream would hold thousands of them (memory that grows with the parts)
+                self._heap = [entry for entry in self._heap if entry[2] in self._running]
+                heapq.heapify(self._heap)
 
     def _watch(self) -> None:
         pid = os.getpid()
