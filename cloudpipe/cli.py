@@ -90,6 +90,18 @@ def parse_size(text: str) -> int:
     return int(number) * _UNITS[unit.lower()]
 
 
+def parse_concurrency(text: str) -> int | str:
+    """``auto``, or a number of parts."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid concurrency {text!r}: a number, or auto"
+        ) from None
+
+
 def parse_age(text: str) -> datetime.timedelta:
     """A duration from ``90s``, ``30m``, ``12h``, ``1d``, ``2w`` (or plain seconds)."""
     match = _AGE.fullmatch(text)
@@ -265,7 +277,18 @@ def add_transfer_options(group: argparse._ArgumentGroup) -> None:
         f"else {DEFAULT_ATTEMPTS}, which rides out a one-minute outage)",
     )
     group.add_argument(
-        "--concurrency", type=int, default=1, metavar="N", help="parts uploading at once (1)"
+        "--concurrency",
+        type=parse_concurrency,
+        default=1,
+        metavar="N|auto",
+        help="parts uploading at once (1); auto: as many as raise the throughput, "
+        "within --max-memory",
+    )
+    group.add_argument(
+        "--max-memory",
+        type=parse_size,
+        metavar="SIZE",
+        help="the part buffers' memory budget for --concurrency auto (default 72MiB)",
     )
 
 
@@ -375,8 +398,10 @@ def check_ranges(options: argparse.Namespace, parser: argparse.ArgumentParser) -
 def check_transfer_ranges(options: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if options.attempts is not None and options.attempts < 1:
         parser.error(f"--attempts {options.attempts} is too small: 1 or more")
-    if not 1 <= options.concurrency <= 64:
-        parser.error(f"--concurrency {options.concurrency} is out of range: 1 to 64")
+    if options.concurrency != "auto" and not 1 <= options.concurrency <= 64:
+        parser.error(f"--concurrency {options.concurrency} is out of range: 1 to 64, or auto")
+    if options.max_memory is not None and options.concurrency != "auto":
+        parser.error("--max-memory applies to --concurrency auto only")
 
 
 def flag_message(message: str) -> str:
@@ -527,6 +552,7 @@ def upload(
                 expected_size=options.expected_size,
                 max_attempts=attempts,
                 max_concurrency=options.concurrency,
+                max_memory=options.max_memory,
                 checksum=options.checksum,
                 extra_args=extra_args,
                 on_drained=bar.part_stored,
@@ -582,6 +608,7 @@ def resume_upload(
                 extra_args=dict(options.extra_arg),
                 max_attempts=attempts,
                 max_concurrency=options.concurrency,
+                max_memory=options.max_memory,
                 on_drained=bar.part_stored,
                 on_verified=bar.verified,
             )

@@ -1,19 +1,22 @@
-"""PartPipeline: with ``max_concurrency`` above 1, parts upload on a thread pool while the
-caller fills the next one.
+"""PartPipeline: with ``max_concurrency`` above 1 (or "auto"), parts upload on a thread pool
+while the caller fills the next one.
 
-At most ``workers`` parts are in flight; the caller waits (back-pressure) before filling
-another buffer when all are busy, so memory stays at ``workers + 1`` buffers, reused. Parts
-are reported back in part order, on the caller's thread, so the writer's events keep their
-order; the first failure among the finished parts is raised there too.
+At most as many parts are in flight as the pace allows (a fixed number, or what
+cloudpipe.autoconcurrency measures pays); the caller waits (back-pressure) before filling
+another buffer when that many are busy, so memory stays at that number plus one buffers,
+reused. Parts are reported back in part order, on the caller's thread, so the writer's events
+keep their order; the first failure among the finished parts is raised there too.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cloudpipe.autoconcurrency import FixedPace
 from cloudpipe.buffer import PartBuffer
 
 if TYPE_CHECKING:
@@ -29,32 +32,37 @@ class _Flight:
     number: int
     nbytes: int
     buffer: PartBuffer
-    future: Future[CompletedPartTypeDef]
+    future: Future[tuple[CompletedPartTypeDef, float]]  # the part's entry, when it finished
 
 
 class PartPipeline:
     """Parts in flight on a thread pool, taken back in part order."""
 
-    def __init__(self, requests: ObjectRequests, workers: int, crc32: bool) -> None:
+    def __init__(self, requests: ObjectRequests, pace: FixedPace, crc32: bool) -> None:
         self._requests = requests
-        self._workers = workers
+        self._pace = pace
+        self._part_size = 0
         self._crc32 = crc32
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="cloudpipe-part")
+        self._pool = ThreadPoolExecutor(pace.ceiling, thread_name_prefix="cloudpipe-part")
         self._flying: deque[_Flight] = deque()
         self._spare: list[PartBuffer] = []
         self._news = False  # a part finished since landed() last looked
 
     def submit(self, upload_id: str, number: int, buffer: PartBuffer) -> None:
         """Start uploading ``buffer`` as part ``number``; it is not touched until it lands."""
-        future = self._pool.submit(
-            self._requests.upload_part, upload_id, number, buffer.contents(), buffer.crc
-        )
+        self._part_size = buffer.capacity
+        future = self._pool.submit(self._upload, upload_id, number, buffer.contents(), buffer.crc)
         future.add_done_callback(self._finished)
         self._flying.append(_Flight(number, buffer.filled, buffer, future))
 
+    @property
+    def limit(self) -> int:
+        """Parts that may be in flight now."""
+        return self._pace.allowed(self._part_size)
+
     def due(self, *, all_parts: bool = False) -> bool:
         """Whether landed() has anything to do: cheap enough to ask on every write."""
-        return all_parts or self._news or len(self._flying) >= self._workers
+        return all_parts or self._news or len(self._flying) >= self.limit
 
     def landed(self, *, all_parts: bool = False) -> Iterator[tuple[int, int, CompletedPartTypeDef]]:
         """``(number, nbytes, part)`` of the parts stored, in part order.
@@ -66,10 +74,11 @@ class PartPipeline:
         self._raise_first_failure()
         while self._flying:
             head = self._flying[0]
-            busy = len(self._flying) >= self._workers
+            busy = len(self._flying) >= self.limit
             if not (head.future.done() or busy or all_parts):
                 return
-            part = head.future.result()  # the UploadError of a failed part, in part order
+            part, finished = head.future.result()  # a failed part's UploadError, in order
+            self._pace.stored(head.nbytes, finished, self._requests.retries)
             self._flying.popleft()
             head.buffer.clear()
             self._spare.append(head.buffer)
@@ -93,7 +102,7 @@ class PartPipeline:
         for flight in self._flying:
             if flight.future.cancelled() or flight.future.exception() is not None:
                 break
-            stored.append((flight.number, flight.nbytes, flight.future.result()))
+            stored.append((flight.number, flight.nbytes, flight.future.result()[0]))
         self._flying.clear()
         self.close()
         return stored
@@ -102,7 +111,13 @@ class PartPipeline:
         self._spare.clear()
         self._pool.shutdown(wait=True)
 
-    def _finished(self, future: Future[CompletedPartTypeDef]) -> None:
+    def _upload(
+        self, upload_id: str, number: int, body: bytearray, crc: int | None
+    ) -> tuple[CompletedPartTypeDef, float]:
+        part = self._requests.upload_part(upload_id, number, body, crc)
+        return part, time.monotonic()
+
+    def _finished(self, future: Future[tuple[CompletedPartTypeDef, float]]) -> None:
         self._news = True  # runs on a worker thread; landed() reads it on the caller's
 
     def _raise_first_failure(self) -> None:

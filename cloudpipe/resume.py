@@ -37,7 +37,8 @@ def resume(
     source: IO[bytes] | None = None,
     extra_args: Mapping[str, Any] | None = None,
     max_attempts: int | None = None,
-    max_concurrency: int = 1,
+    max_concurrency: int | str = 1,
+    max_memory: int | None = None,
     on_ready: Callable[[str], object] | None = None,
     on_drained: Callable[[int, int], object] | None = None,
     on_error: Callable[[BaseException], object] | None = None,
@@ -65,7 +66,8 @@ def resume(
         extra_args: The secrets the journal does not keep: an SSE-C upload needs its
             ``SSECustomerKey`` again, which is checked against the key's MD5 in the journal.
         max_attempts: Tries per request, as for a writer.
-        max_concurrency: Parts uploading at once, as for a writer.
+        max_concurrency: Parts uploading at once, as for a writer ("auto" too).
+        max_memory: The memory budget of ``max_concurrency="auto"``, as for a writer.
         on_ready, on_drained, on_error, on_end: As for a writer; ``on_ready`` comes only if
             the upload had not been created yet.
         on_verified: ``on_verified(part_number, nbytes)`` as each stored part is found
@@ -105,6 +107,7 @@ def resume(
             extra_args=arguments,
             checksum=state.checksum,
             max_concurrency=max_concurrency,
+            max_memory=max_memory,
             on_ready=on_ready,
             on_drained=on_drained,
             on_error=on_error,

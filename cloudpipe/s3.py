@@ -254,6 +254,8 @@ class ObjectRequests:
         self.bucket = bucket
         self.key = key
         self.max_attempts = max_attempts
+        self.retries = 0
+        """Requests sent again so far (a sign of throttling, for max_concurrency="auto")."""
         self._checksums = Checksums(checksum)
         chosen = {"ChecksumAlgorithm", "ChecksumType"} & set(extra_args)
         if chosen and checksum != "none":
@@ -569,5 +571,6 @@ class ObjectRequests:
                     cause = f"cut off at its deadline of {seconds:.0f} s ({cause})"
                 message = f"{what} failed{tries}: {cause}"
                 raise self.error(message, upload_id, part_number) from failure
+            self.retries += 1
             time.sleep(BACKOFF.delay(attempt))
             attempt += 1

@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from cloudpipe import lifetime
+from cloudpipe.autoconcurrency import AutoPace, FixedPace
 from cloudpipe.buffer import PartBuffer
 from cloudpipe.checksums import quoted
 from cloudpipe.errors import UploadError, leftover, shown
@@ -83,7 +84,9 @@ class S3MultipartWriter(io.BufferedIOBase):
             compared with what it reports, and so is the object's; ``"md5"``: also each
             part's MD5 (Content-MD5) and the object's MD5-based ETag; ``"none"``: only
             botocore's own defaults.
-        max_concurrency: Parts uploading at once. 1 (the default) uploads each part before
+        max_concurrency: Parts uploading at once. "auto": as many as raise the measured
+            throughput (starting at 1, halving on throttling), within ``max_memory``.
+            1 (the default) uploads each part before
             ``write()`` returns; N > 1 uploads up to N parts from a thread pool while
             ``write()`` fills the next buffer, in at most N + 1 parts of memory.
         on_ready: ``on_ready(upload_id)``, once the multipart upload is created.
@@ -122,7 +125,8 @@ class S3MultipartWriter(io.BufferedIOBase):
         max_attempts: int | None = None,
         extra_args: Mapping[str, Any] | None = None,
         checksum: str = "crc32",
-        max_concurrency: int = 1,
+        max_concurrency: int | str = 1,
+        max_memory: int | None = None,
         on_ready: Callable[[str], object] | None = None,
         on_drained: Callable[[int, int], object] | None = None,
         on_error: Callable[[BaseException], object] | None = None,
@@ -141,7 +145,16 @@ class S3MultipartWriter(io.BufferedIOBase):
         if max_attempts is None:
             max_attempts = configured_attempts()
         max_attempts = _check_int("max_attempts", max_attempts, 1, None, "1 or more")
-        max_concurrency = _check_int("max_concurrency", max_concurrency, 1, 64, "1 to 64")
+        if isinstance(max_concurrency, str) and max_concurrency != "auto":
+            raise ValueError(f"max_concurrency={max_concurrency!r}: an int 1 to 64, or 'auto'")
+        if max_concurrency != "auto":
+            max_concurrency = _check_int(
+                "max_concurrency", max_concurrency, 1, 64, "1 to 64, or 'auto'"
+            )
+            if max_memory is not None:
+                raise ValueError("max_memory applies to max_concurrency='auto' only")
+        elif max_memory is not None:
+            max_memory = _check_int("max_memory", max_memory, 1, None, "1 or more")
         if not isinstance(checksum, str):
             raise TypeError(f"checksum must be a str, not {type(checksum).__name__}")
         if extra_args is not None and not isinstance(extra_args, Mapping):
@@ -167,6 +180,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         if part_policy is None:
             part_policy = PartPolicy.for_endpoint(client.meta.endpoint_url)
         self._schedule = PartSizeSchedule.choose(part_size, expected_size, part_policy)
+        self._pace = _pace(max_concurrency, max_memory, self._schedule.base)
         self._requests = ObjectRequests(
             client,
             bucket,
@@ -182,7 +196,6 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._on_end = on_end
         self._crc32 = checksum != "none"  # each part's CRC32, as it is filled
         self._buffer = PartBuffer(self._crc32)
-        self._concurrency = max_concurrency
         self._pipeline: PartPipeline | None = None
         self._submitted = 0
         self._position = 0
@@ -229,6 +242,12 @@ class S3MultipartWriter(io.BufferedIOBase):
         """The object's ETag, as S3 quotes it, once ``close()`` has returned."""
         etag = self._result.get("ETag")
         return None if etag is None else quoted(str(etag))
+
+    @property
+    def concurrency(self) -> int:
+        """Parts that may upload at once now: 1 when synchronous, ``max_concurrency``, or
+        what "auto" has found pays."""
+        return 1 if self._pipeline is None else self._pipeline.limit
 
     @property
     def checksum(self) -> dict[str, str] | None:
@@ -451,8 +470,8 @@ class S3MultipartWriter(io.BufferedIOBase):
             self._journal.upload_started(self._upload_id)
             if self._on_ready is not None:
                 self._on_ready(self._upload_id)
-        if self._concurrency > 1 and self._pipeline is None:
-            self._pipeline = PartPipeline(self._requests, self._concurrency, self._crc32)
+        if self._pace is not None and self._pipeline is None:
+            self._pipeline = PartPipeline(self._requests, self._pace, self._crc32)
         return self._upload_id
 
     def _send_part(self) -> None:
@@ -465,7 +484,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             self._buffer.clear()
             self._stored(self._submitted, nbytes, part)
         else:
-            self._land()  # waits while max_concurrency parts are in flight
+            self._land()  # waits while as many parts as allowed are in flight
             self._pipeline.submit(upload_id, self._submitted, self._buffer)
             self._buffer = self._pipeline.free_buffer()
 
@@ -643,6 +662,23 @@ class S3MultipartWriter(io.BufferedIOBase):
 
 class LeftOpen(BaseException):
     """The cause of ending a writer nobody closed (garbage collected, or open at exit)."""
+
+
+DEFAULT_AUTO_MEMORY = 72 * 2**20
+"""max_memory for max_concurrency="auto" when not given: 9 parts of 8 MiB, 8 in flight."""
+
+
+def _pace(concurrency: int | str, memory: int | None, part_size: int) -> FixedPace | None:
+    """How many parts fly at once; None: synchronous, one part, uploaded in ``write()``."""
+    if concurrency != "auto":
+        return FixedPace(int(concurrency)) if int(concurrency) > 1 else None
+    budget = DEFAULT_AUTO_MEMORY if memory is None else memory
+    if budget < 2 * part_size:
+        raise ValueError(
+            f"max_memory={budget} holds fewer than two parts of {part_size} bytes (one "
+            "uploading, one filling): raise it, or lower part_size"
+        )
+    return AutoPace(budget, part_size)
 
 
 def _summary(error: BaseException) -> str:

@@ -18,7 +18,8 @@ unless a rule matches, and then, depending on the rule:
 ``outage(seconds)`` makes the endpoint unreachable for a while: every request in that window
 has its connection reset before anything is read or forwarded.
 
-Every request is logged as ``(method, path, headers, action)`` for the tests to inspect.
+Every request is logged as ``(method, path, headers, action)``, with the time it came and the
+requests in flight then, for the tests to inspect.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class Logged:
     headers: dict[str, str]
     action: str
     at: float = field(default_factory=time.monotonic)
+    in_flight: int = 0
+    """Requests the proxy was handling when this one came, this one included."""
 
 
 @dataclass
@@ -80,6 +83,7 @@ class FaultProxy:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._down_until = 0.0
+        self._in_flight = 0
         proxy = self
 
         class Handler(_Handler):
@@ -137,7 +141,12 @@ class FaultProxy:
 
     def _record(self, entry: Logged) -> None:
         with self._lock:
+            entry.in_flight = self._in_flight
             self.log.append(entry)
+
+    def _busy(self, change: int) -> None:
+        with self._lock:
+            self._in_flight += change
 
 
 def _kill(pid: int) -> None:
@@ -215,7 +224,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._answer(status, reason, answer_headers, answer)
 
-    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+    def _counted(self) -> None:
+        self.owner._busy(+1)
+        try:
+            self._handle()
+        finally:
+            self.owner._busy(-1)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _counted
 
     def _forward(self, body: bytes) -> tuple[int, str, dict[str, str], bytes]:
         target = urlsplit(self.owner.upstream)

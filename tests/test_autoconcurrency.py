@@ -1,0 +1,119 @@
+"""max_concurrency="auto": as many parts in flight as raise the throughput, never more than
+the memory budget holds, fewer at once under throttling; parts and events in order.
+
+The proxy holds every part for a while (a round trip to a far store), so that more parts in
+flight do raise the throughput, as on a real network.
+"""
+
+from __future__ import annotations
+
+import random
+import tracemalloc
+from typing import Any
+
+import pytest
+
+import cloudpipe
+import cloudpipe.buffer
+from cloudpipe.autoconcurrency import AutoPace
+from tests.conftest import PART, pending_uploads, read_object
+from tests.faultproxy import FaultProxy, Rule
+
+PARTS = 14
+DATA = random.Random(11).randbytes(PARTS * PART - 1000)
+BUDGET = 5 * PART  # 4 parts in flight, one filling
+BUFFERS = cloudpipe.buffer.__file__
+
+
+def far(proxy: FaultProxy) -> None:
+    proxy.add(Rule("hold", method="PUT", path_contains="partNumber=", seconds=0.2, times=10**6))
+
+
+def buffer_bytes() -> int:
+    """Bytes held by part buffers now (allocated in cloudpipe/buffer.py), while tracing."""
+    snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, BUFFERS)])
+    return sum(trace.size for trace in snapshot.traces)
+
+
+def stream_auto(
+    client: Any, bucket: str, seen: list[tuple[int, int]], held: list[int] | None = None
+) -> Any:
+    def drained(number: int, nbytes: int) -> None:
+        seen.append((number, writer.concurrency))
+        if held is not None:
+            held.append(buffer_bytes())
+
+    with cloudpipe.S3MultipartWriter(
+        bucket,
+        "k",
+        client=client,
+        part_size=PART,
+        max_concurrency="auto",
+        max_memory=BUDGET,
+        on_drained=drained,
+    ) as writer:
+        for start in range(0, len(DATA), 1 << 20):
+            writer.write(DATA[start : start + (1 << 20)])
+    return writer
+
+
+def test_auto_climbs_to_its_budget_and_never_past_it(
+    s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
+) -> None:
+    far(proxy)
+    seen: list[tuple[int, int]] = []
+    held: list[int] = []  # part buffers' bytes as each part lands: when most are in use
+    tracemalloc.start()
+    try:
+        stream_auto(proxied, bucket, seen, held)
+    finally:
+        tracemalloc.stop()
+    assert read_object(s3, bucket, "k") == DATA
+    assert [number for number, _ in seen] == list(range(1, PARTS + 1))  # events in part order
+    in_flight = [entry.in_flight for entry in proxy.requests("PUT", "partNumber=")]
+    assert max(in_flight) == 4  # it climbed to what the budget holds, and no further
+    assert max(limit for _, limit in seen) == 4
+    assert seen[0][1] <= 2  # it started low
+    assert max(held) <= BUDGET + 64 * 1024  # the buffers' bytes, plus their objects' headers
+    assert max(held) >= 4 * PART  # the measure sees the buffers in flight
+
+
+def test_auto_backs_off_under_throttling(
+    s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
+) -> None:
+    for number in (9, 10, 11):  # before the hold, which would match them first (no part 90+)
+        proxy.respond(503, "SlowDown", method="PUT", path_contains=f"partNumber={number}")
+    far(proxy)
+    seen: list[tuple[int, int]] = []
+    stream_auto(proxied, bucket, seen)
+    assert read_object(s3, bucket, "k") == DATA
+    assert pending_uploads(s3, bucket) == []
+    before = max(limit for number, limit in seen if number < 9)
+    after = min(limit for number, limit in seen if number >= 9)
+    assert before >= 3
+    assert after <= before // 2
+
+
+def test_auto_pace_rises_holds_and_halves() -> None:
+    """The rule itself, on made-up timings: one part in flight more while throughput rises."""
+    pace = AutoPace(budget=17 * PART, part_size=PART)
+    assert (pace.ceiling, pace.allowed(PART)) == (16, 1)
+    clock = 0.0
+    for _ in range(200):  # each part takes 1 s, whatever the concurrency: a latency-bound path
+        clock += 1.0 / pace.limit
+        pace.stored(PART, clock, retries=0)
+    assert pace.limit == 16
+    assert pace.allowed(4 * PART) == 3  # larger parts: fewer fit the budget
+    pace.stored(PART, clock + 0.1, retries=1)
+    assert pace.limit == 8
+
+
+def test_auto_arguments_are_checked(s3: Any) -> None:
+    with pytest.raises(ValueError, match="max_memory applies to max_concurrency='auto' only"):
+        cloudpipe.S3MultipartWriter("b-1", "k", client=s3, max_concurrency=4, max_memory=2**30)
+    with pytest.raises(ValueError, match="max_concurrency='Auto': an int 1 to 64, or 'auto'"):
+        cloudpipe.S3MultipartWriter("b-1", "k", client=s3, max_concurrency="Auto")
+    with pytest.raises(ValueError, match="holds fewer than two parts"):
+        cloudpipe.S3MultipartWriter(
+            "b-1", "k", client=s3, part_size=PART, max_concurrency="auto", max_memory=PART
+        )
