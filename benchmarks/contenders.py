@@ -116,7 +116,7 @@ def raw(
 
 
 def cloudpipe_writer(
-    concurrency: int, checksum: str = "crc32"
+    concurrency: int | str, checksum: str = "crc32"
 ) -> Callable[..., tuple[Callable[[], None], list[int]]]:
     def prepare(endpoint: str, bucket: str, key: str, size: int, part: int) -> Any:
         import cloudpipe
@@ -203,6 +203,8 @@ CONTENDERS: dict[str, Callable[..., Any]] = {
     "cloudpipe": cloudpipe_writer(1),
     "cloudpipe-c2": cloudpipe_writer(2),
     "cloudpipe-c4": cloudpipe_writer(4),
+    "cloudpipe-c8": cloudpipe_writer(8),
+    "cloudpipe-auto": cloudpipe_writer("auto"),
     "cloudpipe-md5": cloudpipe_writer(1, "md5"),
     "cloudpipe-none": cloudpipe_writer(1, "none"),
     "smart_open": smart_open_writer,

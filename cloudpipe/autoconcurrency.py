@@ -2,20 +2,23 @@
 
 On a real network one connection rarely fills the link: latency and per-connection rate caps
 leave most of it idle, and how many connections fill it depends on the path, which nobody
-knows in advance. Auto starts with one part in flight and adds one each time the measured
-throughput rises, holds when it stops rising, steps back when it falls, and halves on
-throttling (a request that had to be retried). It never has more parts in flight than a
-memory budget holds: ``max_memory // part_size - 1`` (one more buffer is being filled).
+knows in advance. Auto starts with one part in flight and measures each part as it lands: the
+throughput it stands for is the parts in flight when it was sent, times its size, over the
+time it took. While that rises, auto doubles the parts in flight (then, once it has stopped
+rising, adds one at a time); when it falls it takes one away, and it halves them on
+throttling (a request that had to be retried). Only parts sent at the current number count,
+so each change is judged on its own effect. It never has more parts in flight than a memory
+budget holds: ``max_memory // part_size - 1`` (one more buffer is being filled).
 """
 
 from __future__ import annotations
 
 RISE = 1.05
-"""Throughput must rise by this factor over the best seen for one more part in flight."""
+"""Throughput must rise by this factor over the best seen for more parts in flight."""
 FALL = 0.85
 """Throughput below this share of the best seen takes one part in flight away."""
 PROBE_AFTER = 8
-"""Windows at a plateau after which one more part in flight is tried again (paths change)."""
+"""Parts at a plateau after which one more part in flight is tried again (paths change)."""
 
 
 class FixedPace:
@@ -29,9 +32,9 @@ class FixedPace:
         """Parts that may be in flight now, for parts of ``part_size`` bytes."""
         return self._parts
 
-    def stored(self, nbytes: int, finished: float, retries: int) -> None:
-        """A part of ``nbytes`` finished at ``finished`` (monotonic seconds); ``retries``:
-        the requests retried so far."""
+    def stored(self, nbytes: int, seconds: float, in_flight: int, retries: int) -> None:
+        """A part of ``nbytes`` took ``seconds``, sent with ``in_flight`` parts in flight
+        (itself included); ``retries``: the requests retried so far."""
 
 
 class AutoPace(FixedPace):
@@ -43,47 +46,47 @@ class AutoPace(FixedPace):
         self.budget = budget
         self.limit = 1
         self._best = 0.0
-        self._start: float | None = None
-        self._bytes = 0
-        self._parts_seen = 0
+        self._doubling = True
+        self._before = 1  # the number before the last increase
+        self._rates: list[float] = []  # of the parts landed at the current number
         self._retries = 0
-        self._plateaus = 0
+        self._plateau = 0
 
     def allowed(self, part_size: int) -> int:
         fits = self.budget // part_size - 1 if part_size else self.ceiling
         return max(1, min(self.limit, fits))
 
-    def stored(self, nbytes: int, finished: float, retries: int) -> None:
+    def stored(self, nbytes: int, seconds: float, in_flight: int, retries: int) -> None:
         if retries > self._retries:  # throttled, or failing: back off at once
             self._retries = retries
             self.limit = max(1, self.limit // 2)
             self._best = 0.0
-            self._restart(finished)
+            self._doubling = False
+            self._rates.clear()
             return
-        if self._start is None:
-            self._restart(finished)
-            return
-        self._bytes += nbytes
-        self._parts_seen += 1
-        elapsed = finished - self._start
-        if self._parts_seen < max(2, self.limit) or elapsed <= 0:
-            return
-        rate = self._bytes / elapsed
+        if in_flight != self.limit or seconds <= 0:
+            return  # sent before the last change: it says nothing of the current number
+        self._rates.append(in_flight * nbytes / seconds)
+        rate = max(self._rates)
+        if rate <= self._best * RISE and len(self._rates) < 2:
+            return  # a rise counts at once; no rise is judged on two parts, since the first
+            # parts on new connections also pay for opening them
+        self._rates.clear()
         if rate > self._best * RISE:
             self._best = rate
-            self._plateaus = 0
-            self.limit = min(self.ceiling, self.limit + 1)
+            self._plateau = 0
+            self._before = self.limit
+            grown = self.limit * 2 if self._doubling else self.limit + 1
+            self.limit = min(self.ceiling, grown)
         elif rate < self._best * FALL:
-            self.limit = max(1, self.limit - 1)
             self._best = rate
-        else:
-            self._plateaus += 1
-            if self._plateaus >= PROBE_AFTER:
-                self._plateaus = 0
+            self._doubling = False
+            self.limit = max(1, self.limit - 1)
+        else:  # no better than before the last increase: undo it, and hold
+            self._doubling = False
+            self.limit = min(self.limit, self._before)
+            self._plateau += 1
+            if self._plateau >= PROBE_AFTER * self.limit:
+                self._plateau = 0
+                self._before = self.limit
                 self.limit = min(self.ceiling, self.limit + 1)
-        self._restart(finished)
-
-    def _restart(self, now: float) -> None:
-        self._start = now
-        self._bytes = 0
-        self._parts_seen = 0

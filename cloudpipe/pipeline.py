@@ -32,7 +32,8 @@ class _Flight:
     number: int
     nbytes: int
     buffer: PartBuffer
-    future: Future[tuple[CompletedPartTypeDef, float]]  # the part's entry, when it finished
+    in_flight: int  # parts in flight when it was sent, itself included
+    future: Future[tuple[CompletedPartTypeDef, float]]  # the part's entry, seconds it took
 
 
 class PartPipeline:
@@ -53,7 +54,8 @@ class PartPipeline:
         self._part_size = buffer.capacity
         future = self._pool.submit(self._upload, upload_id, number, buffer.contents(), buffer.crc)
         future.add_done_callback(self._finished)
-        self._flying.append(_Flight(number, buffer.filled, buffer, future))
+        in_flight = len(self._flying) + 1
+        self._flying.append(_Flight(number, buffer.filled, buffer, in_flight, future))
 
     @property
     def limit(self) -> int:
@@ -77,8 +79,8 @@ class PartPipeline:
             busy = len(self._flying) >= self.limit
             if not (head.future.done() or busy or all_parts):
                 return
-            part, finished = head.future.result()  # a failed part's UploadError, in order
-            self._pace.stored(head.nbytes, finished, self._requests.retries)
+            part, seconds = head.future.result()  # a failed part's UploadError, in order
+            self._pace.stored(head.nbytes, seconds, head.in_flight, self._requests.retries)
             self._flying.popleft()
             head.buffer.clear()
             self._spare.append(head.buffer)
@@ -114,8 +116,9 @@ class PartPipeline:
     def _upload(
         self, upload_id: str, number: int, body: bytearray, crc: int | None
     ) -> tuple[CompletedPartTypeDef, float]:
+        started = time.monotonic()
         part = self._requests.upload_part(upload_id, number, body, crc)
-        return part, time.monotonic()
+        return part, time.monotonic() - started
 
     def _finished(self, future: Future[tuple[CompletedPartTypeDef, float]]) -> None:
         self._news = True  # runs on a worker thread; landed() reads it on the caller's

@@ -94,18 +94,27 @@ def test_auto_backs_off_under_throttling(
     assert after <= before // 2
 
 
-def test_auto_pace_rises_holds_and_halves() -> None:
-    """The rule itself, on made-up timings: one part in flight more while throughput rises."""
+def test_auto_pace_doubles_while_throughput_rises_holds_then_halves() -> None:
+    """The rule itself, on made-up timings."""
     pace = AutoPace(budget=17 * PART, part_size=PART)
     assert (pace.ceiling, pace.allowed(PART)) == (16, 1)
-    clock = 0.0
-    for _ in range(200):  # each part takes 1 s, whatever the concurrency: a latency-bound path
-        clock += 1.0 / pace.limit
-        pace.stored(PART, clock, retries=0)
-    assert pace.limit == 16
+    limits = []
+    for _ in range(24):  # a distant store: each part takes 1 s, whatever else is in flight
+        pace.stored(PART, 1.0, in_flight=pace.limit, retries=0)
+        limits.append(pace.limit)
+    assert limits[:4] == [2, 4, 8, 16]  # doubling at each rise, up to the budget's ceiling
+    assert set(limits[4:]) == {16}
     assert pace.allowed(4 * PART) == 3  # larger parts: fewer fit the budget
-    pace.stored(PART, clock + 0.1, retries=1)
-    assert pace.limit == 8
+    pace.stored(PART, 1.0, in_flight=16, retries=1)
+    assert pace.limit == 8  # throttled: halved
+
+    saturated = AutoPace(budget=17 * PART, part_size=PART)
+    for _ in range(60):  # a full link: a part takes as much longer as parts are in flight
+        limit = saturated.limit
+        saturated.stored(PART, 0.5 * max(limit, 4), in_flight=limit, retries=0)
+    assert saturated.limit in (4, 5)  # it stopped where throughput stopped rising
+    saturated.stored(PART, 0.25, in_flight=saturated.limit - 1, retries=0)  # an old part
+    assert saturated.limit in (4, 5)  # sent at another number: not counted
 
 
 def test_auto_arguments_are_checked(s3: Any) -> None:
