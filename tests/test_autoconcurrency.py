@@ -71,7 +71,9 @@ def test_auto_climbs_to_its_budget_and_never_past_it(
     assert read_object(s3, bucket, "k") == DATA
     assert [number for number, _ in seen] == list(range(1, PARTS + 1))  # events in part order
     in_flight = [entry.in_flight for entry in proxy.requests("PUT", "partNumber=")]
-    assert max(in_flight) == 4  # it climbed to what the budget holds, and no further
+    # it climbed to what the budget holds (the proxy counts a request until its answer is
+    # written, by which time the client may have sent the next: one more at most)
+    assert 4 <= max(in_flight) <= 5
     assert max(limit for _, limit in seen) == 4
     assert seen[0][1] <= 2  # it started low
     assert max(held) <= BUDGET + 64 * 1024  # the buffers' bytes, plus their objects' headers
@@ -88,10 +90,13 @@ def test_auto_backs_off_under_throttling(
     stream_auto(proxied, bucket, seen)
     assert read_object(s3, bucket, "k") == DATA
     assert pending_uploads(s3, bucket) == []
-    before = max(limit for number, limit in seen if number < 9)
-    after = min(limit for number, limit in seen if number >= 9)
-    assert before >= 3
-    assert after <= before // 2
+    # the retries may be seen as parts 6 to 8 land (they run meanwhile), so look at the whole
+    # sequence: somewhere the number falls to half of what it had climbed to, at least 3
+    limits = [limit for _, limit in seen]
+    climbed = [max(limits[: index + 1]) for index in range(len(limits))]
+    halved = [(high, now) for high, now in zip(climbed, limits, strict=True) if now <= high // 2]
+    assert halved, limits
+    assert max(high for high, _ in halved) >= 3, limits
 
 
 def test_auto_pace_doubles_while_throughput_rises_holds_then_halves() -> None:
