@@ -26,7 +26,7 @@ import functools
 import hashlib
 import re
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 MODES = ("crc32", "md5", "none")
@@ -39,7 +39,23 @@ def _b64(digest: bytes) -> str:
 
 def crc32(body: bytes | bytearray) -> str:
     """The base64 CRC32 S3 expects in x-amz-checksum-crc32."""
-    return _b64(zlib.crc32(body).to_bytes(4, "big"))
+    return crc32_text(zlib.crc32(body))
+
+
+def crc32_text(value: int) -> str:
+    """A CRC32 as S3 writes it: its 4 bytes, big-endian, in base64."""
+    return _b64(value.to_bytes(4, "big"))
+
+
+def crc32_value(text: str) -> int:
+    """A CRC32 as S3 writes it, back as a number."""
+    return int.from_bytes(base64.b64decode(text), "big")
+
+
+def key_md5(key: str | bytes) -> str:
+    """The SSECustomerKeyMD5 S3 keeps for an SSE-C key (botocore encodes a str as UTF-8)."""
+    data = key.encode("utf-8") if isinstance(key, str) else key
+    return _b64(hashlib.md5(data).digest())
 
 
 class Checksums:
@@ -63,7 +79,7 @@ class Checksums:
         ``crc``: the body's CRC32, when already computed as it was filled."""
         if self.mode == "none":
             return {}
-        value = _b64(crc.to_bytes(4, "big")) if crc is not None else crc32(body)
+        value = crc32_text(crc) if crc is not None else crc32(body)
         args = {"ChecksumCRC32": value}
         if self.mode == "md5":
             args["ContentMD5"] = _b64(hashlib.md5(body).digest())
@@ -148,13 +164,13 @@ def crc32_combine(first: int, second: int, second_length: int) -> int:
     return _multiply(_x_to_the(8 * second_length), first) ^ second
 
 
-def full_crc32(parts: Sequence[tuple[str, int]]) -> str:
+def full_crc32(parts: Iterable[tuple[int, int]]) -> str:
     """The CRC32 of a whole object (base64, as S3 reports a FULL_OBJECT checksum) from its
-    parts' ``(base64 CRC32, size)``."""
+    parts' ``(CRC32, size)``."""
     whole = 0
     for crc, size in parts:
-        whole = crc32_combine(whole, int.from_bytes(base64.b64decode(crc), "big"), size)
-    return _b64(whole.to_bytes(4, "big"))
+        whole = crc32_combine(whole, crc, size)
+    return crc32_text(whole)
 
 
 def composite_crc32(parts: Sequence[Mapping[str, Any]]) -> str | None:

@@ -18,10 +18,8 @@ it, and reopening cuts it off before appending.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime
-import hashlib
 import json
 import os
 import sys
@@ -29,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cloudpipe.checksums import key_md5
 from cloudpipe.errors import ResumeError, UploadError, error_code, shown
 from cloudpipe.partsize import PartSizeSchedule
 
@@ -59,12 +58,6 @@ class JournaledPart:
     @property
     def end(self) -> int:
         return self.offset + self.size
-
-
-def key_md5(key: str | bytes) -> str:
-    """The SSECustomerKeyMD5 S3 keeps for an SSE-C key (botocore encodes a str as UTF-8)."""
-    data = key.encode("utf-8") if isinstance(key, str) else key
-    return base64.b64encode(hashlib.md5(data).digest()).decode("ascii")
 
 
 @dataclass

@@ -10,12 +10,11 @@ entry does not fit that shape (an ETag that is not an MD5, other checksums) is k
 
 from __future__ import annotations
 
-import base64
 import re
 from array import array
 from typing import TYPE_CHECKING, Any
 
-from cloudpipe.checksums import full_crc32
+from cloudpipe.checksums import crc32_text, crc32_value, full_crc32
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
@@ -50,7 +49,7 @@ class StoredParts:
             self._has_crc.append(0)
         else:
             self._etags += bytes.fromhex(match.group(1))
-            self._crcs += base64.b64decode(crc) if crc is not None else bytes(4)
+            self._crcs += crc32_value(crc).to_bytes(4, "big") if crc is not None else bytes(4)
             self._has_crc.append(crc is not None)
         self._sizes.append(size)
 
@@ -67,14 +66,24 @@ class StoredParts:
             "ETag": f'"{self._etags[16 * at : 16 * at + 16].hex()}"',
             "PartNumber": number,
         }
-        if self._has_crc[at]:
-            entry["ChecksumCRC32"] = base64.b64encode(self._crcs[4 * at : 4 * at + 4]).decode()
+        crc = self._crc(number)
+        if crc is not None:
+            entry["ChecksumCRC32"] = crc32_text(crc)
         return entry  # type: ignore[return-value]
 
     def whole_crc32(self) -> str | None:
         """The CRC32 of every byte of the parts, combined from theirs; None when a part has
         none (``checksum="none"``) or there is no part."""
-        crcs = [self.entry(number).get("ChecksumCRC32") for number in range(1, len(self) + 1)]
-        if not crcs or not all(crcs):
+        crcs = [self._crc(number) for number in range(1, len(self) + 1)]
+        known = [crc for crc in crcs if crc is not None]
+        if not crcs or len(known) != len(crcs):
             return None
-        return full_crc32([(str(crc), size) for crc, size in zip(crcs, self._sizes, strict=True)])
+        return full_crc32(zip(known, self._sizes, strict=True))
+
+    def _crc(self, number: int) -> int | None:
+        whole = self._whole.get(number)
+        if whole is not None:
+            text = whole.get("ChecksumCRC32")
+            return None if text is None else crc32_value(text)
+        at = number - 1
+        return int.from_bytes(self._crcs[4 * at : 4 * at + 4], "big") if self._has_crc[at] else None

@@ -9,15 +9,14 @@ journal's part list and the parts written after the resume.
 
 from __future__ import annotations
 
-import base64
 import os
 import zlib
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
-from cloudpipe.checksums import quoted
+from cloudpipe.checksums import crc32_text, key_md5, quoted
 from cloudpipe.errors import ResumeError, UploadError, error_code, shown
-from cloudpipe.journal import Journal, JournaledPart, JournalState, key_md5
+from cloudpipe.journal import Journal, JournaledPart, JournalState
 from cloudpipe.s3 import ObjectRequests, configured_attempts, default_client
 from cloudpipe.writer import S3MultipartWriter
 
@@ -226,7 +225,7 @@ def _check_source(
                 )
             crc = zlib.crc32(view[:count], crc)
             position += count
-        if base64.b64encode(crc.to_bytes(4, "big")).decode("ascii") != part.crc32:
+        if crc32_text(crc) != part.crc32:
             raise ResumeError(
                 f"{state.path}: the source differs from the stored data in part {part.number} "
                 f"(bytes {part.offset} to {part.end - 1}): resume with the stream the upload "

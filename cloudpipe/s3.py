@@ -32,7 +32,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.model import StructureShape
 from botocore.validate import ParamValidator
 
-from cloudpipe.checksums import Checksums, composite_crc32, crc32, multipart_etag, quoted
+from cloudpipe.checksums import (
+    Checksums,
+    composite_crc32,
+    crc32,
+    key_md5,
+    multipart_etag,
+    quoted,
+)
 from cloudpipe.deadline import WATCHER
 from cloudpipe.errors import UploadError, describe, error_code, is_retryable, shown
 
@@ -223,7 +230,7 @@ def _encode_sse_c(args: Mapping[str, Any]) -> dict[str, Any]:
     data = key.encode("utf-8") if isinstance(key, str) else bytes(key)
     return dict(args) | {
         "SSECustomerKey": base64.b64encode(data).decode("ascii"),
-        "SSECustomerKeyMD5": base64.b64encode(hashlib.md5(data).digest()).decode("ascii"),
+        "SSECustomerKeyMD5": key_md5(data),
     }
 
 

@@ -262,9 +262,6 @@ class S3MultipartWriter(io.BufferedIOBase):
         kind = "COMPOSITE" if "-" in str(value) else "FULL_OBJECT"
         return {"algorithm": "CRC32", "type": kind, "value": str(value)}
 
-    def _whole_crc32(self) -> str | None:
-        return self._parts.whole_crc32()
-
     @property
     def version_id(self) -> str | None:
         """The object's version after ``close()``; None when the bucket is unversioned."""
@@ -555,7 +552,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                 self._result = self._requests.put_object(body, self._buffer.crc)
             else:
                 assert self._upload_id is not None
-                whole = self._whole_crc32()
+                whole = self._parts.whole_crc32()
                 parts = self._parts.entries()
                 self._result = self._requests.complete(self._upload_id, parts, whole)
         except BaseException as error:
@@ -579,7 +576,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         completed is aborted before the last look, so that the answer is final, unless the
         journal keeps it for a resume (which finds out again)."""
         parts = None if body is not None else self._parts.entries()
-        whole = None if body is not None else self._whole_crc32()
+        whole = None if body is not None else self._parts.whole_crc32()
         found = self._requests.stored(parts, body, whole)
         if found is None and self._upload_id is not None and not self._journal.keeps(error):
             self._abort_upload()
