@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
-from cloudpipe.checksums import crc32_text, key_md5, quoted
+from cloudpipe.checksums import crc32_text, crc32_value, full_crc32, key_md5, quoted
 from cloudpipe.errors import ResumeError, UploadError, error_code, shown
 from cloudpipe.journal import Journal, JournaledPart, JournalState
 from cloudpipe.s3 import ObjectRequests, configured_attempts, default_client
@@ -161,7 +161,8 @@ def _check_stored(state: JournalState, requests: ObjectRequests) -> dict[str, An
     except UploadError as error:
         if error_code(error.__cause__) not in _GONE:
             raise
-        head = requests.stored([part.entry() for part in state.parts], None)
+        whole = full_crc32((crc32_value(part.crc32), part.size) for part in state.parts)
+        head = requests.stored([part.entry() for part in state.parts], None, whole)
         if head is not None and state.parts:
             return head
         raise ResumeError(
