@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-ceph lint docs bench peak-rss bench-resume clean
+.PHONY: demo test test-ceph lint docs bench peak-rss bench-resume bench-asgi clean
 
 $(VENV)/.test: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,8 +55,9 @@ $(VENV)/.bench: $(VENV)/.test
 	.venv-s3fs/bin/python -m pip install --quiet s3fs
 	touch $@
 
-# cloudpipe against raw boto3, smart_open, s3fs and upload_fileobj: a table on stdout, and
-# docs/benchmarks.md, .png and .json (about 15 minutes on 2 cores).
+# cloudpipe against raw boto3, smart_open, s3fs and upload_fileobj, on a local SeaweedFS and
+# behind a distant-store proxy (WAN profiles A and B): tables on stdout, and docs/benchmarks.md,
+# its charts and .json (about 50 minutes on 2 cores).
 bench: $(VENV)/.bench .venv-s3fs/.installed
 	$(PY) -m benchmarks.compare --flat-mib 8192
 
@@ -66,6 +67,10 @@ peak-rss: $(VENV)/.test
 # A 2 GiB stream killed after 1.5 GiB, then resumed: the journal's size, verify and upload time.
 bench-resume: $(VENV)/.test
 	$(PY) -m benchmarks.resume
+
+# A 1 GiB request body through examples/asgi_upload.py: the service's memory, and the loop's lag.
+bench-asgi: $(VENV)/.test
+	$(PY) -m benchmarks.asgi
 
 clean:
 	rm -rf $(VENV) .venv-s3fs build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,12 +1,15 @@
-"""cloudpipe against raw boto3, smart_open, s3fs and upload_fileobj on a local SeaweedFS.
+"""cloudpipe against raw boto3, smart_open, s3fs and upload_fileobj: a local SeaweedFS (LAN)
+and the same server made distant by benchmarks/wanproxy.py (WAN profiles A and B).
 
-    python -m benchmarks.compare [--size-mib 1024] [--part-mib 8] [--rounds 3] [--flat-mib 8192]
+    python -m benchmarks.compare [--size-mib 1024] [--wan-mib 512] [--wan A B] [--rounds 3]
+                                 [--part-mib 8] [--flat-mib 8192] [--only NAME ...]
 
 Each contender runs in its own process (s3fs in the virtual environment named by --s3fs-python,
 since it pins its own botocore), interleaved over the rounds. Prints a markdown table of
-medians with ratios to raw; writes docs/benchmarks.json (every figure), docs/benchmarks.png
-(a chart) and docs/benchmarks.md (the page). With --flat-mib, also streams that many MiB
-through synchronous cloudpipe to show that its peak memory does not grow with the stream.
+medians per profile; when every contender ran, writes docs/benchmarks.json (every figure),
+docs/benchmarks.png and docs/benchmarks-wan.png (charts) and docs/benchmarks.md (the page).
+With --flat-mib, also streams that many MiB through synchronous cloudpipe on the LAN to show
+that its peak memory does not grow with the stream.
 """
 
 from __future__ import annotations
@@ -18,18 +21,27 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmarks.wanproxy import WanProxy
 from tests.servers import SeaweedFS
 
 MiB = 2**20
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = Path(__file__).resolve().with_name("contenders.py")
 DOCS = ROOT / "docs"
-NAMES = ["raw", "cloudpipe", "cloudpipe-c2", "cloudpipe-c4", "smart_open", "s3fs", "upload_fileobj"]
-CHECKSUM_MODES = ["cloudpipe-md5", "cloudpipe-none"]  # with --only, for the integrity costs
+LAN = ["raw", "cloudpipe", "cloudpipe-c2", "cloudpipe-c4", "smart_open", "s3fs", "upload_fileobj"]
+LAN += ["cloudpipe-auto", "command"]
+WAN = [*LAN[:4], "cloudpipe-c8", *LAN[4:]]
+EXTRA = ["cloudpipe-md5", "cloudpipe-none"]  # with --only, for the integrity costs
+PROFILES = {
+    "A": {"rtt": 0.030, "connection_rate": 16e6, "link_rate": 64e6},
+    "B": {"rtt": 0.040, "connection_rate": 10e6, "link_rate": 128e6},
+}
+FIXED = ["cloudpipe", "cloudpipe-c2", "cloudpipe-c4", "cloudpipe-c8"]
 
 
 def run_one(
@@ -45,6 +57,22 @@ def run_one(
     if done.returncode != 0:
         raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def run_rounds(
+    args: argparse.Namespace, names: list[str], endpoint: str, client: Any, size: int, what: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Every contender once a round, in the same order each round; every figure kept."""
+    figures: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for round_number in range(1, args.rounds + 1):
+        for name in names:
+            python = args.s3fs_python if name == "s3fs" else sys.executable
+            key = f"{name}-{round_number}"
+            part = args.part_mib * MiB
+            figures[name].append(run_one(python, name, endpoint, key, size, part))
+            client.delete_object(Bucket="bench", Key=key)
+            print(f"{what} round {round_number} {name}: {figures[name][-1]}", file=sys.stderr)
+    return figures
 
 
 def versions(s3fs_python: str) -> dict[str, str]:
@@ -90,11 +118,13 @@ def medians(figures: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, flo
     }
 
 
-def table(summary: dict[str, dict[str, float]], part: int) -> str:
-    floor = summary["raw"]
+def table(summary: dict[str, dict[str, float]], part: int, against: str) -> str:
+    """Medians with ratios to ``against``'s wall and CPU."""
+    floor = summary[against]
     lines = [
-        "| contender | wall s | x raw | CPU s | x raw | peak RSS MiB | parts | requests |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| contender | wall s | x {against} | CPU s | x {against} | peak RSS MiB | parts "
+        "| requests |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for name, row in summary.items():
         lines.append(
@@ -106,33 +136,61 @@ def table(summary: dict[str, dict[str, float]], part: int) -> str:
     return "\n".join(lines)
 
 
-def chart(summary: dict[str, dict[str, float]], part: int, path: Path) -> None:
+def targets(summary: dict[str, dict[str, float]]) -> str:
+    """Auto against the best fixed number and upload_fileobj: the figures issue 11 set."""
+    fixed = [name for name in FIXED if name in summary]
+    best = min(fixed, key=lambda name: summary[name]["wall"])
+    auto, rival = summary["cloudpipe-auto"], summary["upload_fileobj"]
+    return (
+        f"cloudpipe-auto: wall {auto['wall'] / summary[best]['wall']:.2f}x the best fixed "
+        f"number ({best}), {auto['wall'] / rival['wall']:.2f}x upload_fileobj's; peak memory "
+        f"{auto['peak_rss'] / rival['peak_rss']:.2f}x and CPU {auto['cpu'] / rival['cpu']:.2f}x "
+        "upload_fileobj's."
+    )
+
+
+def chart(panels: list[tuple[str, dict[str, dict[str, float]]]], part: int, path: Path) -> None:
+    """One row of three bar charts (wall, CPU, peak memory) per profile, stacked, in type that
+    stays legible at the docs' width."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(summary)
-    fields = [
-        ("wall", "wall seconds"),
-        ("cpu", "client CPU seconds"),
-        ("peak_rss", "peak RSS (parts)"),
-    ]
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    for axis, (field, title) in zip(axes, fields, strict=True):
-        values = [summary[n][field] / (part if field == "peak_rss" else 1) for n in names]
-        colours = ["#2b7bba" if n.startswith("cloudpipe") else "#999999" for n in names]
-        axis.barh(names, values, color=colours)
-        axis.invert_yaxis()
-        axis.set_title(title)
-        for y, value in enumerate(values):
-            axis.text(value, y, f" {value:.2f}", va="center", fontsize=8)
-    figure.suptitle("Streaming into S3 (local SeaweedFS): lower is better")
+    fields = [("wall", "wall s"), ("cpu", "client CPU s"), ("peak_rss", "peak RSS (parts)")]
+    rows = len(panels)
+    figure, axes = plt.subplots(
+        rows, 3, figsize=(10, 0.45 * sum(len(s) for _, s in panels) + 1.2 * rows), squeeze=False
+    )
+    for row, (title, summary) in zip(axes, panels, strict=True):
+        names = list(summary)
+        for axis, (field, label) in zip(row, fields, strict=True):
+            values = [summary[n][field] / (part if field == "peak_rss" else 1) for n in names]
+            colours = [
+                "#2b7bba" if n.startswith(("cloudpipe", "command")) else "#999" for n in names
+            ]
+            axis.barh(names, values, color=colours)
+            axis.invert_yaxis()
+            axis.set_title(f"{title}: {label}", fontsize=11)
+            axis.tick_params(labelsize=10)
+            axis.set_xlim(0, max(values) * 1.3)
+            for y, value in enumerate(values):
+                axis.text(value, y, f" {value:.1f}", va="center", fontsize=9)
+            if axis is not row[0]:
+                axis.set_yticklabels([])
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=100)
 
 
-def page(report: dict[str, Any], markdown: str) -> str:
+def profile_text(name: str) -> str:
+    p = PROFILES[name]
+    return (
+        f"{p['rtt'] * 1000:.0f} ms round trip, {p['connection_rate'] / 1e6:.0f} MB/s per "
+        f"connection, {p['link_rate'] / 1e6:.0f} MB/s link"
+    )
+
+
+def page(report: dict[str, Any], lan: str, wan: dict[str, str]) -> str:
     listed = ", ".join(f"{k} {v}" for k, v in report["versions"].items())
     flat = report.get("flat")
     flat_text = (
@@ -143,25 +201,51 @@ def page(report: dict[str, Any], markdown: str) -> str:
         if flat
         else ""
     )
+    wan_text = "".join(
+        f"\n\n### Profile {name}: {profile_text(name)}\n\n{text}\n\n"
+        f"{targets(report['wan'][name]['medians'])} The proxy's own CPU: "
+        f"{report['wan'][name]['proxy_cpu']:.1f} s for "
+        f"{report['wan'][name]['proxied_mib'] / 1024:.0f} GiB."
+        for name, text in wan.items()
+    )
     return f"""# Benchmarks
 
-Each contender streams {report["size_mib"]} MiB of random bytes, written in 64 KiB chunks, into
-one object in {report["part_mib"]} MiB parts on a local SeaweedFS, in its own process;
-`upload_fileobj` reads the same bytes from an OS pipe filled by another process. Contenders run
-interleaved over {report["rounds"]} rounds; the figures are medians. CPU is user + system time
-of the client process only; peak RSS is over the process's baseline after imports, the client
-and one warm-up request. Reproduce with `make bench`.
+Each contender streams random bytes, written in 64 KiB chunks, into one object in
+{report["part_mib"]} MiB parts, in its own process; `upload_fileobj` and the command read the
+same bytes from an OS pipe filled by another process. Contenders run interleaved over
+{report["rounds"]} rounds; the figures are medians. CPU is user + system time of the client
+process only; peak RSS is over the process's baseline after imports, the client and one
+warm-up request (for the command, measured as a process: wall, CPU and peak over the same
+command storing an empty object, which takes about {report["startup"]:.1f} s). Reproduce
+with `make bench`.
 
 - **raw**: the floor, a preallocated buffer and plain boto3 `create_multipart_upload` /
   `upload_part(ContentLength=...)` / `complete_multipart_upload` calls.
 - **cloudpipe**: `S3MultipartWriter` with the defaults (synchronous, `checksum="crc32"`);
-  **cloudpipe-c2**, **cloudpipe-c4**: `max_concurrency=2` and `4`.
+  **cloudpipe-c2**, **-c4**, **-c8**: `max_concurrency=2`, `4`, `8`; **cloudpipe-auto**:
+  `max_concurrency="auto"` with the default budget (72 MiB: 8 parts in flight at most).
+- **command**: `cloudpipe s3://bench/KEY --json --no-progress` reading the pipe, with its
+  defaults (auto).
 - **smart_open**, **s3fs** (in a virtual environment of its own), **upload_fileobj** (boto3,
   default `TransferConfig`: 8 MiB parts, 10 threads).
 
-{markdown}{flat_text}
+## LAN: a local SeaweedFS
 
-![benchmark chart](benchmarks.png)
+{report["size_mib"]} MiB; every contender is bound by the server here, so this shows the
+costs on the client: CPU and memory.
+
+{lan}{flat_text}
+
+![LAN benchmark chart](benchmarks.png)
+
+## WAN: the same server behind a distant-store proxy
+
+{report["wan_mib"]} MiB through `benchmarks/wanproxy.py`, which adds half a round trip each
+time a connection's traffic changes direction, charges two round trips per new connection,
+and caps the upload rate of each connection and of the link. One connection cannot fill the
+link here, so the figures show how well each contender keeps several parts in flight.{wan_text}
+
+![WAN benchmark chart](benchmarks-wan.png)
 
 Machine: {report["machine"]}. Versions: {listed}. The figures are in
 [benchmarks.json](benchmarks.json).
@@ -170,50 +254,80 @@ Machine: {report["machine"]}. Versions: {listed}. The figures are in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--size-mib", type=int, default=1024, help="LAN stream; 0: no LAN run")
+    parser.add_argument("--wan-mib", type=int, default=512)
+    parser.add_argument("--wan", nargs="*", default=sorted(PROFILES), choices=sorted(PROFILES))
     parser.add_argument("--part-mib", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--flat-mib", type=int, default=0, help="also stream this many MiB")
     parser.add_argument("--s3fs-python", default=str(ROOT / ".venv-s3fs" / "bin" / "python"))
-    parser.add_argument("--only", nargs="*", default=NAMES, choices=NAMES + CHECKSUM_MODES)
+    parser.add_argument("--only", nargs="*", choices=WAN + EXTRA)
     args = parser.parse_args()
-    size, part = args.size_mib * MiB, args.part_mib * MiB
-    figures: dict[str, list[dict[str, Any]]] = {name: [] for name in args.only}
+    part = args.part_mib * MiB
+    lan_names = args.only or LAN
+    wan_names = args.only or WAN
     report: dict[str, Any] = {
         "size_mib": args.size_mib,
+        "wan_mib": args.wan_mib,
         "part_mib": args.part_mib,
         "rounds": args.rounds,
         "machine": machine(),
         "versions": versions(args.s3fs_python),
+        "wan": {},
     }
+    lan: dict[str, dict[str, float]] = {}
     with SeaweedFS() as server:
         client = server.client()
         client.create_bucket(Bucket="bench")
-        for round_number in range(1, args.rounds + 1):
-            for name in args.only:
-                python = args.s3fs_python if name == "s3fs" else sys.executable
-                key = f"{name}-{round_number}"
-                figures[name].append(run_one(python, name, server.endpoint_url, key, size, part))
-                client.delete_object(Bucket="bench", Key=key)
-                print(f"round {round_number} {name}: {figures[name][-1]}", file=sys.stderr)
+        if args.size_mib:
+            size = args.size_mib * MiB
+            figures = run_rounds(args, lan_names, server.endpoint_url, client, size, "LAN")
+            lan = medians(figures)
+            report |= {"runs": figures, "medians": lan}
+            if "command" in lan:
+                report["startup"] = lan["command"]["startup_wall"]
+            print(table(lan, part, "raw" if "raw" in lan else lan_names[0]))
         if args.flat_mib:
             large = run_one(
                 sys.executable, "cloudpipe", server.endpoint_url, "flat", args.flat_mib * MiB, part
             )
             client.delete_object(Bucket="bench", Key="flat")
-            small = statistics.median(run["peak_rss"] for run in figures["cloudpipe"])
+            small = statistics.median(run["peak_rss"] for run in report["runs"]["cloudpipe"])
             report["flat"] = {"mib": args.flat_mib, "small": small, "large": large["peak_rss"]}
-    summary = medians(figures)
-    report |= {"runs": figures, "medians": summary}
-    markdown = table(summary, part)
-    print(markdown)
-    if "raw" in summary and len(summary) == len(NAMES):
-        (DOCS / "benchmarks.json").write_text(json.dumps(report, indent=2) + "\n")
-        chart(summary, part, DOCS / "benchmarks.png")
-        (DOCS / "benchmarks.md").write_text(page(report, markdown))
-        print(
-            f"\nwrote {DOCS / 'benchmarks.md'}, benchmarks.png and benchmarks.json", file=sys.stderr
-        )
+        port = int(server.endpoint_url.rsplit(":", 1)[1])
+        for name in args.wan:
+            proxy = WanProxy(port, **PROFILES[name])
+            before = time.process_time()  # the proxy's threads: this process does little else
+            figures = run_rounds(
+                args, wan_names, proxy.endpoint_url, client, args.wan_mib * MiB, name
+            )
+            summary = medians(figures)
+            report["wan"][name] = {
+                "profile": PROFILES[name],
+                "runs": figures,
+                "medians": summary,
+                "proxy_cpu": time.process_time() - before,
+                "proxied_mib": args.wan_mib * args.rounds * len(wan_names),
+            }
+            proxy.close()
+            print(f"\nprofile {name}: {profile_text(name)}")
+            print(table(summary, part, "raw" if "raw" in summary else wan_names[0]))
+    whole = (
+        lan_names == LAN and wan_names == WAN and args.size_mib and set(args.wan) == set(PROFILES)
+    )
+    if not whole:
+        return
+    lan_table = table(lan, part, "raw")
+    wan_tables = {name: table(report["wan"][name]["medians"], part, "raw") for name in args.wan}
+    (DOCS / "benchmarks.json").write_text(json.dumps(report, indent=2) + "\n")
+    chart([("LAN", lan)], part, DOCS / "benchmarks.png")
+    chart(
+        [(f"WAN {name}", report["wan"][name]["medians"]) for name in args.wan],
+        part,
+        DOCS / "benchmarks-wan.png",
+    )
+    (DOCS / "benchmarks.md").write_text(page(report, lan_table, wan_tables))
+    print(f"\nwrote {DOCS / 'benchmarks.md'}, its charts and benchmarks.json", file=sys.stderr)
 
 
 if __name__ == "__main__":

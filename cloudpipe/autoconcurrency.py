@@ -4,8 +4,10 @@ On a real network one connection rarely fills the link: latency and per-connecti
 leave most of it idle, and how many connections fill it depends on the path, which nobody
 knows in advance. Auto starts with one part in flight and measures each part as it lands: the
 throughput it stands for is the parts in flight when it was sent, times its size, over the
-time it took. While that rises, auto doubles the parts in flight (then, once it has stopped
-rising, adds one at a time); when it falls it takes one away, and it halves them on
+time it took. While that rises, auto multiplies the parts in flight by four (a part takes a
+while to land, so every step up costs one part's time: three steps to reach 8 by doubling
+would cost a 512 MiB upload a quarter of its time on a distant store); once it has stopped
+rising, it adds one at a time. When it falls it takes one away, and it halves them on
 throttling (a request that had to be retried). Only parts sent at the current number count,
 so each change is judged on its own effect. It never has more parts in flight than a memory
 budget holds: ``max_memory // part_size - 1`` (one more buffer is being filled).
@@ -13,6 +15,10 @@ budget holds: ``max_memory // part_size - 1`` (one more buffer is being filled).
 
 from __future__ import annotations
 
+MAX_CONCURRENCY = 64
+"""The most parts in flight a writer takes (its thread pool and the client's connections)."""
+START_GROWTH = 4
+"""Factor by which the parts in flight grow while every step has raised the throughput."""
 RISE = 1.05
 """Throughput must rise by this factor over the best seen for more parts in flight."""
 FALL = 0.85
@@ -39,14 +45,14 @@ class FixedPace:
 
 class AutoPace(FixedPace):
     """``max_concurrency="auto"``: as many parts in flight as raise the throughput, within
-    ``budget`` bytes of part buffers."""
+    ``budget`` bytes of part buffers and ``connections`` (the client's connection pool)."""
 
-    def __init__(self, budget: int, part_size: int) -> None:
-        super().__init__(max(1, budget // part_size - 1))
+    def __init__(self, budget: int, part_size: int, connections: int = MAX_CONCURRENCY) -> None:
+        super().__init__(max(1, min(budget // part_size - 1, connections)))
         self.budget = budget
         self.limit = 1
         self._best = 0.0
-        self._doubling = True
+        self._starting = True
         self._before = 1  # the number before the last increase
         self._rates: list[float] = []  # of the parts landed at the current number
         self._retries = 0
@@ -61,7 +67,7 @@ class AutoPace(FixedPace):
             self._retries = retries
             self.limit = max(1, self.limit // 2)
             self._best = 0.0
-            self._doubling = False
+            self._starting = False
             self._rates.clear()
             return
         if in_flight != self.limit or seconds <= 0:
@@ -76,14 +82,17 @@ class AutoPace(FixedPace):
             self._best = rate
             self._plateau = 0
             self._before = self.limit
-            grown = self.limit * 2 if self._doubling else self.limit + 1
+            grown = self.limit * START_GROWTH if self._starting else self.limit + 1
             self.limit = min(self.ceiling, grown)
+        elif self._starting and self._before * 2 < self.limit:  # a step of four overshot
+            self._starting = False
+            self.limit = self._before * 2
         elif rate < self._best * FALL:
             self._best = rate
-            self._doubling = False
+            self._starting = False
             self.limit = max(1, self.limit - 1)
         else:  # no better than before the last increase: undo it, and hold
-            self._doubling = False
+            self._starting = False
             self.limit = min(self.limit, self._before)
             self._plateau += 1
             if self._plateau >= PROBE_AFTER * self.limit:

@@ -29,17 +29,17 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from cloudpipe._version import __version__
+from cloudpipe.autoconcurrency import MAX_CONCURRENCY
 from cloudpipe.checksums import MODES
 from cloudpipe.errors import ResumeError, UploadError, describe, error_code, shown
 from cloudpipe.partsize import DEFAULT_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 from cloudpipe.producer import Producer, ProducerError
 from cloudpipe.progress import Progress
 from cloudpipe.resume import resume
-from cloudpipe.s3 import configured_attempts
+from cloudpipe.s3 import CLIENT_CONFIG, configured_attempts
 from cloudpipe.text import parse_url
 from cloudpipe.uploads import abort_rule, pending_uploads
 from cloudpipe.writer import S3MultipartWriter
@@ -279,10 +279,10 @@ def add_transfer_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--concurrency",
         type=parse_concurrency,
-        default=1,
+        default="auto",
         metavar="N|auto",
-        help="parts uploading at once (1); auto: as many as raise the throughput, "
-        "within --max-memory",
+        help="parts uploading at once (default auto: as many as raise the throughput, "
+        "within --max-memory; 1: each part stored before more input is read)",
     )
     group.add_argument(
         "--max-memory",
@@ -398,8 +398,10 @@ def check_ranges(options: argparse.Namespace, parser: argparse.ArgumentParser) -
 def check_transfer_ranges(options: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if options.attempts is not None and options.attempts < 1:
         parser.error(f"--attempts {options.attempts} is too small: 1 or more")
-    if options.concurrency != "auto" and not 1 <= options.concurrency <= 64:
-        parser.error(f"--concurrency {options.concurrency} is out of range: 1 to 64, or auto")
+    if options.concurrency != "auto" and not 1 <= options.concurrency <= MAX_CONCURRENCY:
+        parser.error(
+            f"--concurrency {options.concurrency} is out of range: 1 to {MAX_CONCURRENCY}, or auto"
+        )
     if options.max_memory is not None and options.concurrency != "auto":
         parser.error("--max-memory applies to --concurrency auto only")
 
@@ -417,7 +419,7 @@ def make_client(options: argparse.Namespace) -> S3Client:
     return session.client(
         "s3",
         endpoint_url=options.endpoint_url,
-        config=Config(retries={"total_max_attempts": 1}),
+        config=CLIENT_CONFIG,
     )
 
 

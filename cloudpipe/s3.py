@@ -32,6 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.model import StructureShape
 from botocore.validate import ParamValidator
 
+from cloudpipe.autoconcurrency import MAX_CONCURRENCY
 from cloudpipe.checksums import (
     Checksums,
     composite_crc32,
@@ -117,9 +118,14 @@ _PER_REQUEST = frozenset(
 """Request members cloudpipe sets itself, request by request: never taken from extra_args."""
 
 
+CLIENT_CONFIG = Config(retries={"total_max_attempts": 1}, max_pool_connections=MAX_CONCURRENCY)
+"""For the clients cloudpipe makes: no retries of botocore's (cloudpipe retries, and counts),
+and a connection kept for each part that may be in flight (botocore keeps 10)."""
+
+
 def default_client() -> S3Client:
-    """``boto3.client("s3")``, which honours AWS_* variables and profiles, minus its retries."""
-    return boto3.client("s3", config=Config(retries={"total_max_attempts": 1}))
+    """``boto3.client("s3")``, which honours AWS_* variables and profiles, with CLIENT_CONFIG."""
+    return boto3.client("s3", config=CLIENT_CONFIG)
 
 
 def configured_attempts(profile: str | None = None, default: int = DEFAULT_ATTEMPTS) -> int:

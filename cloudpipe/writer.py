@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from cloudpipe import lifetime
-from cloudpipe.autoconcurrency import AutoPace, FixedPace
+from cloudpipe.autoconcurrency import MAX_CONCURRENCY, AutoPace, FixedPace
 from cloudpipe.buffer import PartBuffer
 from cloudpipe.checksums import quoted
 from cloudpipe.errors import UploadError, leftover, shown
@@ -146,10 +146,16 @@ class S3MultipartWriter(io.BufferedIOBase):
             max_attempts = configured_attempts()
         max_attempts = _check_int("max_attempts", max_attempts, 1, None, "1 or more")
         if isinstance(max_concurrency, str) and max_concurrency != "auto":
-            raise ValueError(f"max_concurrency={max_concurrency!r}: an int 1 to 64, or 'auto'")
+            raise ValueError(
+                f"max_concurrency={max_concurrency!r}: an int 1 to {MAX_CONCURRENCY}, or 'auto'"
+            )
         if max_concurrency != "auto":
             max_concurrency = _check_int(
-                "max_concurrency", max_concurrency, 1, 64, "1 to 64, or 'auto'"
+                "max_concurrency",
+                max_concurrency,
+                1,
+                MAX_CONCURRENCY,
+                f"1 to {MAX_CONCURRENCY}, or 'auto'",
             )
             if max_memory is not None:
                 raise ValueError("max_memory applies to max_concurrency='auto' only")
@@ -180,7 +186,8 @@ class S3MultipartWriter(io.BufferedIOBase):
         if part_policy is None:
             part_policy = PartPolicy.for_endpoint(client.meta.endpoint_url)
         self._schedule = PartSizeSchedule.choose(part_size, expected_size, part_policy)
-        self._pace = _pace(max_concurrency, max_memory, self._schedule.base)
+        connections = getattr(client.meta.config, "max_pool_connections", MAX_CONCURRENCY)
+        self._pace = _pace(max_concurrency, max_memory, self._schedule.base, connections)
         self._requests = ObjectRequests(
             client,
             bucket,
@@ -276,6 +283,11 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     def write(self, b: ReadableBuffer, /) -> int:
         """Take all of ``b``; upload each part that fills before returning."""
+        return self._write(b, self._take)
+
+    def _write(self, b: ReadableBuffer, take: Callable[[memoryview], bool]) -> int:
+        """Check ``b`` and hand it to ``take`` under the lock: its length, or -1 if ``take``
+        declined it."""
         self._check_open()
         if isinstance(b, str):
             raise TypeError("write() argument must be a bytes-like object, not 'str'")
@@ -293,12 +305,12 @@ class S3MultipartWriter(io.BufferedIOBase):
                     self._check_open()
                     if view.c_contiguous:
                         with view.cast("B") as data:
-                            self._take(data)
+                            taken = take(data)
                     else:
-                        self._take(memoryview(view.tobytes()))
+                        taken = take(memoryview(view.tobytes()))
                 finally:
                     self._caller = None
-            return view.nbytes
+            return view.nbytes if taken else -1
 
     def writelines(self, lines: Iterable[ReadableBuffer], /) -> None:
         """Write each buffer in turn, as ``write`` does."""
@@ -431,7 +443,7 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     # -- parts -----------------------------------------------------------------------------
 
-    def _take(self, data: memoryview) -> None:
+    def _take(self, data: memoryview) -> bool:
         try:
             self._land()
             while data:
@@ -445,6 +457,16 @@ class S3MultipartWriter(io.BufferedIOBase):
         except BaseException as error:
             self._abandon(error)
             raise
+        return True
+
+    def _fill_only(self, data: memoryview) -> bool:
+        """Copy ``data`` into the part buffer if that is all it takes: no request, no journal
+        line, no event, and so nothing that blocks (the asyncio writer does this on its event
+        loop). False, with nothing taken, when it would fill the part or must start one."""
+        if not 0 < self._buffer.filled < self._buffer.filled + len(data) < self._buffer.capacity:
+            return not data  # nothing to take is taken; a part to start or send is declined
+        self._position += self._buffer.fill(data)
+        return True
 
     def _start_part(self) -> None:
         number = self._submitted + 1
@@ -665,8 +687,11 @@ DEFAULT_AUTO_MEMORY = 72 * 2**20
 """max_memory for max_concurrency="auto" when not given: 9 parts of 8 MiB, 8 in flight."""
 
 
-def _pace(concurrency: int | str, memory: int | None, part_size: int) -> FixedPace | None:
-    """How many parts fly at once; None: synchronous, one part, uploaded in ``write()``."""
+def _pace(
+    concurrency: int | str, memory: int | None, part_size: int, connections: int
+) -> FixedPace | None:
+    """How many parts fly at once; None: synchronous, one part, uploaded in ``write()``.
+    Auto stays within the client's ``connections`` (more would open a connection per part)."""
     if concurrency != "auto":
         return FixedPace(int(concurrency)) if int(concurrency) > 1 else None
     budget = DEFAULT_AUTO_MEMORY if memory is None else memory
@@ -675,7 +700,7 @@ def _pace(concurrency: int | str, memory: int | None, part_size: int) -> FixedPa
             f"max_memory={budget} holds fewer than two parts of {part_size} bytes (one "
             "uploading, one filling): raise it, or lower part_size"
         )
-    return AutoPace(budget, part_size)
+    return AutoPace(budget, part_size, connections)
 
 
 def _summary(error: BaseException) -> str:

@@ -18,6 +18,7 @@ import cloudpipe.buffer
 from cloudpipe.autoconcurrency import AutoPace
 from tests.conftest import PART, pending_uploads, read_object
 from tests.faultproxy import FaultProxy, Rule
+from tests.servers import make_client
 
 PARTS = 14
 DATA = random.Random(11).randbytes(PARTS * PART - 1000)
@@ -70,12 +71,13 @@ def test_auto_climbs_to_its_budget_and_never_past_it(
         tracemalloc.stop()
     assert read_object(s3, bucket, "k") == DATA
     assert [number for number, _ in seen] == list(range(1, PARTS + 1))  # events in part order
-    in_flight = [entry.in_flight for entry in proxy.requests("PUT", "partNumber=")]
+    parts = proxy.requests("PUT", "partNumber=")
+    in_flight = [entry.in_flight for entry in parts]
     # it climbed to what the budget holds (the proxy counts a request until its answer is
     # written, by which time the client may have sent the next: one more at most)
     assert 4 <= max(in_flight) <= 5
     assert max(limit for _, limit in seen) == 4
-    assert seen[0][1] <= 2  # it started low
+    assert parts[1].at - parts[0].at >= 0.2  # one part in flight first: the next waited
     assert max(held) <= BUDGET + 64 * 1024  # the buffers' bytes, plus their objects' headers
     assert max(held) >= 4 * PART  # the measure sees the buffers in flight
 
@@ -99,7 +101,7 @@ def test_auto_backs_off_under_throttling(
     assert max(high for high, _ in halved) >= 3, limits
 
 
-def test_auto_pace_doubles_while_throughput_rises_holds_then_halves() -> None:
+def test_auto_pace_grows_fourfold_while_throughput_rises_holds_then_halves() -> None:
     """The rule itself, on made-up timings."""
     pace = AutoPace(budget=17 * PART, part_size=PART)
     assert (pace.ceiling, pace.allowed(PART)) == (16, 1)
@@ -107,8 +109,8 @@ def test_auto_pace_doubles_while_throughput_rises_holds_then_halves() -> None:
     for _ in range(24):  # a distant store: each part takes 1 s, whatever else is in flight
         pace.stored(PART, 1.0, in_flight=pace.limit, retries=0)
         limits.append(pace.limit)
-    assert limits[:4] == [2, 4, 8, 16]  # doubling at each rise, up to the budget's ceiling
-    assert set(limits[4:]) == {16}
+    assert limits[:2] == [4, 16]  # fourfold at each rise, up to the budget's ceiling
+    assert set(limits[2:]) == {16}
     assert pace.allowed(4 * PART) == 3  # larger parts: fewer fit the budget
     pace.stored(PART, 1.0, in_flight=16, retries=1)
     assert pace.limit == 8  # throttled: halved
@@ -118,6 +120,14 @@ def test_auto_pace_doubles_while_throughput_rises_holds_then_halves() -> None:
         limit = saturated.limit
         saturated.stored(PART, 0.5 * max(limit, 4), in_flight=limit, retries=0)
     assert saturated.limit in (4, 5)  # it stopped where throughput stopped rising
+
+    overshot = AutoPace(budget=17 * PART, part_size=PART)
+    steps = [overshot.limit]
+    for _ in range(7):  # 4 in flight fill the link: 16 are no better, nor is 8
+        overshot.stored(PART, 0.5 * max(overshot.limit, 4), in_flight=overshot.limit, retries=0)
+        if overshot.limit != steps[-1]:
+            steps.append(overshot.limit)
+    assert steps == [1, 4, 16, 8, 4]  # up by four, then halfway back, then the last good one
     saturated.stored(PART, 0.25, in_flight=saturated.limit - 1, retries=0)  # an old part
     assert saturated.limit in (4, 5)  # sent at another number: not counted
 
@@ -131,3 +141,18 @@ def test_auto_arguments_are_checked(s3: Any) -> None:
         cloudpipe.S3MultipartWriter(
             "b-1", "k", client=s3, part_size=PART, max_concurrency="auto", max_memory=PART
         )
+
+
+def test_auto_stays_within_the_clients_connection_pool(
+    s3: Any, bucket: str, proxy: FaultProxy
+) -> None:
+    """More parts in flight than the client keeps connections would open (and pay for) a new
+    connection per part: auto climbs no higher than the pool, whatever the budget."""
+    far(proxy)
+    client = make_client(proxy.endpoint_url, max_pool_connections=2)
+    seen: list[tuple[int, int]] = []
+    stream_auto(client, bucket, seen)
+    assert read_object(s3, bucket, "k") == DATA
+    assert max(limit for _, limit in seen) == 2
+    in_flight = [entry.in_flight for entry in proxy.requests("PUT", "partNumber=")]
+    assert max(in_flight) <= 3  # two, and the proxy's lag of one
