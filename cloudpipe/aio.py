@@ -224,7 +224,15 @@ class AsyncS3MultipartWriter:
                     else:
                         result.close()  # no loop will ever run it
                 return
-            asyncio.run_coroutine_threadsafe(self._run_callback(callback, args), loop).result()
+            running = asyncio.run_coroutine_threadsafe(self._run_callback(callback, args), loop)
+            while not concurrent.futures.wait([running], timeout=0.5).done:
+                if loop.is_closed() or not loop.is_running():  # nobody will ever run it
+                    running.cancel()
+                    raise RuntimeError(
+                        f"{shown(self.name)}: the event loop stopped while a callback waited "
+                        "to run on it"
+                    )
+            running.result()
 
         return on_loop
 

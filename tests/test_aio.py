@@ -336,3 +336,31 @@ def test_bad_arguments_fail_at_once(s3: Any, bucket: str) -> None:
 
     asyncio.run(main())
     assert read_object(s3, bucket, "k") == b""
+
+
+def test_a_failing_task_group_sibling_aborts_the_upload(
+    s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
+) -> None:
+    """A TaskGroup cancels the upload when a sibling task fails; by the time the group has
+    raised, the upload is aborted."""
+    hold_parts(proxy, 0.3)
+
+    async def upload() -> None:
+        async with cloudpipe.aio.open(f"s3://{bucket}/k", client=proxied, part_size=PART) as w:
+            for chunk in chunks():
+                await w.write(chunk)
+
+    async def sibling() -> None:
+        await asyncio.sleep(0.5)  # part 1 stored or held by now
+        raise KeyError("the request's other half failed")
+
+    async def main() -> None:
+        with pytest.raises(ExceptionGroup) as failed:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(upload())
+                group.create_task(sibling())
+        assert failed.group_contains(KeyError)
+        assert_no_trace(s3, bucket, "k")
+
+    asyncio.run(main())
+    assert proxy.requests("PUT", "partNumber=1")

@@ -104,6 +104,52 @@ def test_writer_open_at_exit_is_aborted(
     assert_no_trace(s3, bucket, "k")
 
 
+@CONCURRENCY
+def test_asyncio_writer_open_at_exit_is_aborted(
+    server: Any, s3: Any, bucket: str, tmp_path: Path, concurrency: int
+) -> None:
+    """Its loop is gone by then: the plain callback still runs, the coroutine one cannot."""
+    env = aws_env(server.endpoint_url, tmp_path) | {"PYTHONWARNINGS": "always::ResourceWarning"}
+    done = run("exit-async", bucket, "k", env, str(concurrency))
+    assert done.returncode == 0, done.stderr
+    quiet(done.stderr)
+    (upload_id,) = said(done.stdout, "left open")
+    assert upload_id != "before any request"
+    assert f"s3://{bucket}/k was still open at interpreter exit: its upload was aborted" in (
+        done.stderr
+    )
+    assert said(done.stdout, "on_end") == ["False"]
+    assert said(done.stdout, "async on_end") == []
+    assert_no_trace(s3, bucket, "k")
+
+
+PROGRAM = [sys.executable, "-m", "tests.writer_process"]
+
+
+@CONCURRENCY
+def test_ctrl_c_in_asyncio_run_aborts_before_the_program_ends(
+    s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path, concurrency: int
+) -> None:
+    """The part on its way is let finish (3 s here), then the upload is aborted: its thread
+    cannot be interrupted, and an abort before it landed could leave the part stored."""
+    proxy.add(Rule("hold", method="PUT", path_contains="partNumber=2", seconds=3))
+    child = subprocess.Popen(
+        [*PROGRAM, "interrupt-async", bucket, "k", str(concurrency)],
+        env=aws_env(proxy.endpoint_url, tmp_path),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    interrupt_while(proxy, child, "PUT", "partNumber=2")
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    quiet(err)
+    assert said(out, "interrupted") == ["KeyboardInterrupt"]
+    assert said(out, "on_end") == ["False"]
+    assert_no_trace(s3, bucket, "k")
+
+
 def test_failed_abort_at_exit_says_what_is_left(
     s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path
 ) -> None:

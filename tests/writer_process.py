@@ -176,7 +176,56 @@ def journaled_exit(bucket: str, key: str, concurrency: int) -> None:
     say("left open", w.upload_id)
 
 
+def exit_async(bucket: str, key: str, concurrency: int) -> None:
+    """An asyncio writer still open when its loop and then the interpreter end."""
+    import asyncio
+
+    import cloudpipe.aio
+
+    async def ended_async(completed: bool) -> None:
+        say("async on_end", completed)  # never: no loop is left to run it at exit
+
+    async def main() -> None:
+        global OPEN_AT_EXIT
+        w = cloudpipe.aio.open(
+            f"s3://{bucket}/{key}",
+            part_size=PART,
+            max_concurrency=concurrency,
+            on_end=lambda completed: say("on_end", completed),
+            on_error=ended_async,
+        )
+        await w.write(LEFT_OPEN)
+        OPEN_AT_EXIT = w
+        say("left open", w.upload_id or "before any request")
+
+    asyncio.run(main())
+
+
+def interrupt_async(bucket: str, key: str, concurrency: int) -> None:
+    """Ctrl-C while an asyncio writer's part is on its way (asyncio.run cancels the task)."""
+    import asyncio
+
+    import cloudpipe.aio
+
+    async def main() -> None:
+        async with cloudpipe.aio.open(
+            f"s3://{bucket}/{key}",
+            part_size=PART,
+            max_concurrency=concurrency,
+            on_end=lambda completed: say("on_end", completed),
+        ) as w:
+            for _ in range(10):
+                await w.write(LEFT_OPEN)
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        say("interrupted", "KeyboardInterrupt")
+
+
 SCENARIOS = {
+    "exit-async": exit_async,
+    "interrupt-async": interrupt_async,
     "journal": journaled,
     "resume": resumed,
     "journal-exit": journaled_exit,
