@@ -1,11 +1,15 @@
 """cloudpipe: stream data of any length into one S3 object through multipart upload."""
 
+import logging
+
 from cloudpipe._version import __version__
 from cloudpipe.errors import ResumeError, UploadError
 from cloudpipe.partsize import PartPolicy
 from cloudpipe.resume import resume
 from cloudpipe.text import TextWriter, open
 from cloudpipe.writer import S3MultipartWriter
+
+logging.getLogger("cloudpipe").addHandler(logging.NullHandler())  # the application decides
 
 __all__ = [
     "PartPolicy",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import logging
 import os
 import re
 import signal
@@ -143,7 +144,9 @@ def add_aws_options(parser: argparse.ArgumentParser) -> None:
     aws.add_argument("--endpoint-url", help="an S3-compatible endpoint (or AWS_ENDPOINT_URL)")
     aws.add_argument("--profile", help="a profile from ~/.aws/config")
     aws.add_argument("--region", help="the bucket's region")
-    aws.add_argument("--debug", action="store_true", help="tracebacks for errors")
+    aws.add_argument(
+        "--debug", action="store_true", help="tracebacks for errors, and DEBUG logs (each part)"
+    )
 
 
 def build_uploads_parser() -> argparse.ArgumentParser:
@@ -304,7 +307,8 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     out.add_argument(
         "--verbose",
         action="store_true",
-        help="a summary line on success even when standard error is not a terminal",
+        help="a summary line on success even when standard error is not a terminal, and "
+        "INFO and WARNING logs (retries; the upload created, completed, aborted)",
     )
     out.add_argument("--quiet", action="store_true", help="no summary line, even on a terminal")
     out.add_argument("--version", action="version", version=f"cloudpipe {__version__}")
@@ -791,6 +795,7 @@ def run(
     no_clobber: bool,
 ) -> int:
     """Do ``work`` (an upload or a resume), turning every failure into one line and a status."""
+    show_logs(options)
     as_json = options.json
     try:
         if command is not None:
@@ -830,6 +835,19 @@ def run(
     elif (options.verbose or sys.stderr.isatty()) and not options.quiet:
         print(summary(result), file=sys.stderr)
     return EXIT_OK
+
+
+def show_logs(options: argparse.Namespace) -> None:
+    """--verbose: cloudpipe's INFO and WARNING records on standard error (retries, the upload
+    created, completed or aborted); --debug: its DEBUG records too (each part). Never
+    botocore's, whose debug records carry request headers (SSE-C keys among them)."""
+    if not (options.verbose or options.debug):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("cloudpipe: %(levelname)s: %(message)s"))
+    log = logging.getLogger("cloudpipe")
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if options.debug else logging.INFO)
 
 
 def resume_main(argv: list[str]) -> int:

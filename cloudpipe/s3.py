@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import logging
 import os
 import random
 import time
@@ -47,6 +48,9 @@ from cloudpipe.errors import UploadError, describe, error_code, is_retryable, sh
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+LOG = logging.getLogger("cloudpipe")
+"""Retries (WARNING) and parts stored (DEBUG); the writer logs each upload's ending."""
 
 DEFAULT_ATTEMPTS = 3
 """Tries per request when neither the caller nor the AWS configuration says (the seed's 3)."""
@@ -326,6 +330,7 @@ class ObjectRequests:
         (``crc``: the body's CRC32, if already computed)."""
         sent = self._checksums.body_args(body, crc)
         what = f"part {number}"
+        started = time.perf_counter()
         response = self._call(
             what,
             upload_id,
@@ -342,6 +347,13 @@ class ObjectRequests:
         problem = self._checksums.mismatch(sent, response)
         if problem:
             raise self._integrity_error(what, problem, upload_id, number)
+        LOG.debug(
+            "%s: part %d stored: %d bytes in %.3f s",
+            self.url,
+            number,
+            len(body),
+            time.perf_counter() - started,
+        )
         part: dict[str, Any] = {"ETag": etag, "PartNumber": number}
         if self._part_checksums:
             part |= {k: v for k, v in response.items() if _is_per_request(k) and k != "ContentMD5"}
@@ -585,5 +597,15 @@ class ObjectRequests:
                 message = f"{what} failed{tries}: {cause}"
                 raise self.error(message, upload_id, part_number) from failure
             self.retries += 1
-            time.sleep(BACKOFF.delay(attempt))
+            delay = BACKOFF.delay(attempt)
+            LOG.warning(
+                "%s: %s failed (attempt %d of %d): %s; retrying in %.2f s",
+                self.url,
+                what,
+                attempt,
+                self.max_attempts,
+                describe(failure) if failure is not None else "cut off at its deadline",
+                delay,
+            )
+            time.sleep(delay)
             attempt += 1

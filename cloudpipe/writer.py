@@ -23,10 +23,12 @@ The writer keeps three invariants:
 from __future__ import annotations
 
 import io
+import logging
 import operator
 import os
 import re
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
@@ -47,7 +49,7 @@ from cloudpipe.partsize import (
     PartSizeSchedule,
 )
 from cloudpipe.pipeline import PartPipeline
-from cloudpipe.s3 import ObjectRequests, configured_attempts, default_client
+from cloudpipe.s3 import LOG, ObjectRequests, configured_attempts, default_client
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -197,6 +199,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             checksum,
         )
         self._name = f"s3://{bucket}/{key}"
+        self._started = time.monotonic()
         self._on_ready = on_ready
         self._on_drained = on_drained
         self._on_error = on_error
@@ -486,6 +489,7 @@ class S3MultipartWriter(io.BufferedIOBase):
     def _create(self) -> str:
         if self._upload_id is None:
             self._upload_id = self._requests.create()
+            LOG.info("%s: multipart upload %s created", self._shown, self._upload_id)
             self._journal.upload_started(self._upload_id)
             if self._on_ready is not None:
                 self._on_ready(self._upload_id)
@@ -606,6 +610,16 @@ class S3MultipartWriter(io.BufferedIOBase):
         return found
 
     def _completed(self) -> None:
+        if LOG.isEnabledFor(logging.INFO):
+            how = f"upload {self._upload_id}" if self._upload_id else "one PutObject"
+            LOG.info(
+                "%s: completed (%s): %d bytes, %d parts, %.1f s",
+                self._shown,
+                how,
+                self._position,
+                len(self._parts) or 1,
+                time.monotonic() - self._started,
+            )
         self._end("completed")
         self._journal.remove()
         if self._on_end is not None:
@@ -628,6 +642,8 @@ class S3MultipartWriter(io.BufferedIOBase):
                 self._abort_upload()
         finally:
             self._end(how if cause is None else f"{how} after {_summary(cause)}")
+        if keep:
+            LOG.info("%s: upload %s %s", self._shown, self._upload_id, self._ending)
         if keep:
             assert isinstance(self._journal, Journal)
             hint = self._journal.resume_hint()
@@ -664,6 +680,15 @@ class S3MultipartWriter(io.BufferedIOBase):
         except UploadError as error:
             error.aborted = False
             self._abort_failure = error
+            LOG.warning("%s: the abort failed %s", self._shown, leftover(error))
+        else:
+            LOG.info(
+                "%s: upload %s aborted: %d bytes written, %d parts stored discarded",
+                self._shown,
+                self._upload_id,
+                self._position,
+                len(self._parts),
+            )
 
     def _end(self, how: str, *, forked: bool = False) -> None:
         self._ending = how
@@ -673,6 +698,10 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._journal.close()
         lifetime.untrack(self)
         super().close()
+
+    @property
+    def _shown(self) -> str:
+        return shown(self._name)
 
     def _check_open(self) -> None:
         if self.closed:
