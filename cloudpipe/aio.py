@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cloudpipe.errors import shown
+from cloudpipe.s3 import with_client
 from cloudpipe.text import parse_url
 from cloudpipe.writer import S3MultipartWriter
 
@@ -253,10 +254,11 @@ def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
 def open(url: str, mode: str = "wb", **writer_args: Any) -> AsyncS3MultipartWriter:  # noqa: A001
     """Open ``s3://bucket/key`` for writing from asyncio code (binary mode, ``"wb"``).
 
-    ``writer_args`` are S3MultipartWriter's keyword arguments; use the result as
+    ``writer_args`` are cloudpipe.open's keyword arguments (``endpoint_url``, ``profile``...
+    or ``client``, and S3MultipartWriter's); use the result as
     ``async with cloudpipe.aio.open(url) as f: await f.write(data)``.
     """
     if mode != "wb":
         raise ValueError(f"mode {mode!r} is not supported: cloudpipe.aio writes bytes, with 'wb'")
     bucket, key = parse_url(url)
-    return AsyncS3MultipartWriter(bucket, key, **writer_args)
+    return AsyncS3MultipartWriter(bucket, key, **with_client(writer_args))

@@ -29,7 +29,6 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from cloudpipe._version import __version__
@@ -40,7 +39,7 @@ from cloudpipe.partsize import DEFAULT_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_
 from cloudpipe.producer import Producer, ProducerError
 from cloudpipe.progress import Progress
 from cloudpipe.resume import resume
-from cloudpipe.s3 import CLIENT_CONFIG, configured_attempts
+from cloudpipe.s3 import configured_attempts, make_client
 from cloudpipe.text import parse_url
 from cloudpipe.uploads import abort_rule, pending_uploads
 from cloudpipe.writer import S3MultipartWriter
@@ -417,14 +416,9 @@ def flag_message(message: str) -> str:
     return message.replace("extra_args", "--extra-arg")
 
 
-def make_client(options: argparse.Namespace) -> S3Client:
-    """A client as the AWS CLI would make it, with botocore's retries left to cloudpipe."""
-    session = boto3.session.Session(profile_name=options.profile, region_name=options.region)
-    return session.client(
-        "s3",
-        endpoint_url=options.endpoint_url,
-        config=CLIENT_CONFIG,
-    )
+def client_for(options: argparse.Namespace) -> S3Client:
+    """The client the options name (--endpoint-url, --profile, --region)."""
+    return make_client(options.endpoint_url, options.profile, options.region)
 
 
 @contextmanager
@@ -542,7 +536,7 @@ def upload(
     """Stream the input into the object; the result that --json prints."""
     bucket, key = parse_url(url)
     extra_args = extra_args_from(options, parser)
-    client = make_client(options)
+    client = client_for(options)
     attempts = options.attempts or configured_attempts(options.profile, DEFAULT_ATTEMPTS)
     if options.no_clobber:
         refuse_existing(client, bucket, key, url)
@@ -602,7 +596,7 @@ def resume_upload(
         source, producer = open_input(options.input), None
     else:
         source, producer = start_producer(command, forward)
-    client = make_client(options)
+    client = client_for(options)
     attempts = options.attempts or configured_attempts(options.profile, DEFAULT_ATTEMPTS)
     label = "verifying " + bar_label(os.path.basename(options.journal))
     with Progress(label, None, show_progress(options)) as bar:
@@ -734,7 +728,7 @@ def uploads_main(argv: Sequence[str]) -> int:
     verb = "aborted" if options.abort else "pending"
     now = datetime.datetime.now(datetime.UTC)
     try:
-        client = make_client(options)
+        client = client_for(options)
         found = pending_uploads(client, bucket, prefix, options.older_than)
         for upload in found:
             if options.abort:

@@ -132,6 +132,36 @@ def default_client() -> S3Client:
     return boto3.client("s3", config=CLIENT_CONFIG)
 
 
+def make_client(
+    endpoint_url: str | None = None,
+    profile: str | None = None,
+    region: str | None = None,
+    session: boto3.session.Session | None = None,
+) -> S3Client:
+    """A client as the AWS CLI would make it (the profile's credentials and settings, the
+    AWS_* variables), for ``endpoint_url`` if given, with CLIENT_CONFIG."""
+    if session is None:
+        session = boto3.session.Session(profile_name=profile, region_name=region)
+    elif profile is not None:
+        raise ValueError("pass a boto3 session or a profile, not both")
+    return session.client("s3", endpoint_url=endpoint_url, region_name=region, config=CLIENT_CONFIG)
+
+
+CLIENT_ARGS = ("endpoint_url", "profile", "region", "session")
+"""What open() takes instead of a client: where the store is and who you are there."""
+
+
+def with_client(writer_args: dict[str, Any]) -> dict[str, Any]:
+    """``writer_args`` with CLIENT_ARGS replaced by the client they name (none given, and no
+    client: the writer makes its default one)."""
+    named = {name: writer_args.pop(name) for name in CLIENT_ARGS if name in writer_args}
+    if not named:
+        return writer_args
+    if writer_args.get("client") is not None:
+        raise ValueError(f"pass client or {', '.join(named)}, not both")
+    return writer_args | {"client": make_client(**named)}
+
+
 def configured_attempts(profile: str | None = None, default: int = DEFAULT_ATTEMPTS) -> int:
     """Tries per request as the user's AWS configuration sets them (``AWS_MAX_ATTEMPTS``, or
     ``max_attempts`` in the profile), else ``default``."""

@@ -12,6 +12,7 @@ import io
 from types import TracebackType
 from typing import Any, Literal, overload
 
+from cloudpipe.s3 import with_client
 from cloudpipe.writer import S3MultipartWriter
 
 _TEXT_MODES = ("w", "wt")
@@ -88,7 +89,9 @@ def open(  # noqa: A001
     """Open ``s3://bucket/key`` for writing, in binary (``"wb"``) or text (``"w"``) mode.
 
     Text mode encodes as UTF-8 unless ``encoding`` says otherwise. ``writer_args`` are
-    S3MultipartWriter's keyword arguments (client, part_size, extra_args, the callbacks...).
+    S3MultipartWriter's keyword arguments (client, part_size, extra_args, the callbacks...);
+    instead of ``client``, ``endpoint_url``, ``profile``, ``region`` or a boto3 ``session``
+    name the store (a MinIO, R2 or Ceph user needs no hand-built client).
     """
     if mode not in _TEXT_MODES + _BINARY_MODES:
         raise ValueError(f"mode {mode!r} is not supported: cloudpipe writes, with 'wb' or 'w'")
@@ -99,7 +102,7 @@ def open(  # noqa: A001
         codecs.lookup(encoding or "utf-8")
         if newline not in _NEWLINES:
             raise ValueError(f"illegal newline value: {newline!r}")
-    writer = S3MultipartWriter(bucket, key, **writer_args)
+    writer = S3MultipartWriter(bucket, key, **with_client(writer_args))
     if mode in _BINARY_MODES:
         return writer
     try:

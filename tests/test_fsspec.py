@@ -1,0 +1,148 @@
+"""The cloudpipe:// fsspec protocol, through real pandas, pyarrow and fsspec, against real
+servers: URL writes land whole; a write that fails midway leaves no object."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.metadata
+import io
+import json
+from typing import Any
+
+import fsspec
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import ACCESS_KEY, PART, REGION, SECRET_KEY, assert_no_trace, read_object
+
+ROWS = 60_000
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "n": range(ROWS),
+            "name": [f"row {i} " + "x" * (i % 50) for i in range(ROWS)],
+            "value": [i / 7 for i in range(ROWS)],
+        }
+    )
+
+
+@pytest.fixture
+def options(s3: Any) -> dict[str, Any]:
+    return {"client": s3, "part_size": PART}
+
+
+def test_the_entry_point_registers_cloudpipe_and_not_s3() -> None:
+    ours = [
+        point
+        for point in importlib.metadata.entry_points(group="fsspec.specs")
+        if point.value.startswith("cloudpipe.")
+    ]
+    assert [point.name for point in ours] == ["cloudpipe"]
+    assert fsspec.get_filesystem_class("cloudpipe").__module__ == "cloudpipe.filesystem"
+
+
+def test_to_csv_gzip_through_a_url_with_endpoint_and_environment_credentials(
+    server: Any, s3: Any, bucket: str, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    storage = {"endpoint_url": server.endpoint_url, "region": REGION, "part_size": PART}
+    frame.to_csv(f"cloudpipe://{bucket}/d/f.csv.gz", index=False, storage_options=storage)
+    text = gzip.decompress(read_object(s3, bucket, "d/f.csv.gz"))
+    pd.testing.assert_frame_equal(pd.read_csv(io.BytesIO(text)), frame)
+
+
+def test_to_parquet_and_to_json(
+    s3: Any, bucket: str, frame: pd.DataFrame, options: dict[str, Any]
+) -> None:
+    ended: list[bool] = []
+    url = f"cloudpipe://{bucket}/f.parquet"
+    frame.to_parquet(url, storage_options=options | {"on_end": ended.append})
+    stored = pd.read_parquet(io.BytesIO(read_object(s3, bucket, "f.parquet")))
+    pd.testing.assert_frame_equal(stored, frame)
+    assert ended == [True]  # the writer's own events, passed through storage_options
+    url = f"cloudpipe://{bucket}/f.jsonl"
+    frame.to_json(url, orient="records", lines=True, storage_options=options)
+    lines = read_object(s3, bucket, "f.jsonl").decode().splitlines()
+    assert len(lines) == ROWS
+    assert json.loads(lines[7]) == {"n": 7, "name": "row 7 xxxxxxx", "value": 1.0}
+
+
+def test_pyarrow_through_fsspec_and_fsspec_open(
+    s3: Any, bucket: str, frame: pd.DataFrame, options: dict[str, Any]
+) -> None:
+    fs = fsspec.filesystem("cloudpipe", **options)
+    table = pa.Table.from_pandas(frame)
+    pq.write_table(table, f"{bucket}/t.parquet", filesystem=fs)
+    assert pq.read_table(io.BytesIO(read_object(s3, bucket, "t.parquet"))).equals(table)
+
+    data = bytes(range(256)) * (PART // 128)  # two parts
+    with fsspec.open(f"cloudpipe://{bucket}/b.bin", "wb", **options) as out:
+        out.write(data)
+    assert read_object(s3, bucket, "b.bin") == data
+    with fsspec.open(f"cloudpipe://{bucket}/t.txt", "w", encoding="utf-8", **options) as text:
+        text.write("héllo\n")
+    assert read_object(s3, bucket, "t.txt") == "héllo\n".encode()
+
+
+class Exploding:
+    """A cell that fails as pandas formats it, long after the first rows were written."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("a cell that cannot be written")
+
+
+def test_to_csv_failing_midway_leaves_no_object(
+    s3: Any, bucket: str, frame: pd.DataFrame, options: dict[str, Any]
+) -> None:
+    big = pd.concat([frame] * 8, ignore_index=True).astype({"name": object})
+    big.loc[len(big) - 10, "name"] = Exploding()
+    drained: list[int] = []
+    with pytest.raises(RuntimeError, match="cannot be written"):
+        big.to_csv(
+            f"cloudpipe://{bucket}/bad.csv",
+            chunksize=5_000,
+            storage_options=options | {"on_drained": lambda n, size: drained.append(n)},
+        )
+    assert drained  # parts were stored before the failure: without the abort, a truncated CSV
+    assert_no_trace(s3, bucket, "bad.csv")
+
+
+def test_to_parquet_failing_after_the_file_opened_leaves_no_object(
+    s3: Any, bucket: str, frame: pd.DataFrame, options: dict[str, Any]
+) -> None:
+    """pyarrow's ParquetWriter closes its file on the way out of a failure: that close must
+    abort (it would otherwise store a truncated Parquet file)."""
+    ended: list[bool] = []
+    url = f"cloudpipe://{bucket}/bad.parquet"
+    storage = options | {"on_end": ended.append}
+    with pytest.raises(ValueError, match="Row group size") as failed:
+        frame.to_parquet(url, row_group_size=0, storage_options=storage)
+    # the traceback still holds the file: the abort came from its close, not from the
+    # garbage collector
+    assert failed.traceback
+    assert ended == [False]
+    assert_no_trace(s3, bucket, "bad.parquet")
+
+
+def test_fsspec_open_with_block_that_raises_leaves_no_object(
+    s3: Any, bucket: str, options: dict[str, Any]
+) -> None:
+    opened = fsspec.open(f"cloudpipe://{bucket}/k", "wb", **options)
+    with pytest.raises(KeyError), opened as out:
+        out.write(b"x" * (PART + 1))
+        raise KeyError("the producer failed")
+    assert_no_trace(s3, bucket, "k")
+
+
+def test_reading_says_what_reads(s3: Any, bucket: str, options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=r"writing.*s3fs") as refused:
+        pd.read_csv(f"cloudpipe://{bucket}/k.csv", storage_options=options)
+    assert "\n" not in str(refused.value)
+    with pytest.raises(ValueError, match="s3fs"):
+        fsspec.open(f"cloudpipe://{bucket}/k", "rb", **options).open()
