@@ -3,7 +3,7 @@
 import logging
 
 from cloudpipe._version import __version__
-from cloudpipe.errors import ResumeError, UploadError
+from cloudpipe.errors import ObjectExistsError, ResumeError, UploadError
 from cloudpipe.partsize import PartPolicy
 from cloudpipe.resume import resume
 from cloudpipe.text import TextWriter, open
@@ -12,6 +12,7 @@ from cloudpipe.writer import S3MultipartWriter
 logging.getLogger("cloudpipe").addHandler(logging.NullHandler())  # the application decides
 
 __all__ = [
+    "ObjectExistsError",
     "PartPolicy",
     "ResumeError",
     "S3MultipartWriter",

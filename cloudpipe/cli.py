@@ -39,7 +39,7 @@ from cloudpipe.partsize import DEFAULT_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_
 from cloudpipe.producer import Producer, ProducerError
 from cloudpipe.progress import Progress
 from cloudpipe.resume import resume
-from cloudpipe.s3 import configured_attempts, make_client
+from cloudpipe.s3 import configured_attempts, make_client, object_exists
 from cloudpipe.text import parse_url
 from cloudpipe.uploads import abort_rule, pending_uploads
 from cloudpipe.writer import S3MultipartWriter
@@ -651,11 +651,8 @@ def finish_completed(
 def refuse_existing(client: S3Client, bucket: str, key: str, url: str) -> None:
     """Fail before reading any input when --no-clobber meets an existing key (the store's own
     If-None-Match at the end is what makes it atomic; this only saves the wait)."""
-    try:
-        client.head_object(Bucket=bucket, Key=key)
-    except (ClientError, BotoCoreError):
-        return  # absent, or not ours to read: the store decides at the end
-    raise ExistsError(f"{url} exists already (--no-clobber): left untouched")
+    if object_exists(client, bucket, key):
+        raise ExistsError(f"{url} exists already (--no-clobber): left untouched")
 
 
 def summary(result: dict[str, Any]) -> str:

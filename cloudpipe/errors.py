@@ -86,6 +86,11 @@ class UploadError(OSError):
         return super().__str__() + (f"; {self._outcome}" if self._outcome else "")
 
 
+class ObjectExistsError(UploadError, FileExistsError):
+    """An exclusive write (``IfNoneMatch="*"``, mode ``"xb"``) found the key taken: the store
+    refused to replace the object there, which stays as it was; the upload was aborted."""
+
+
 class ResumeError(Exception):
     """A journal cannot be resumed as asked: it is not a cloudpipe journal, its upload is
     gone, the store holds other parts than it records, the source differs from what was

@@ -43,7 +43,14 @@ from cloudpipe.checksums import (
     quoted,
 )
 from cloudpipe.deadline import WATCHER
-from cloudpipe.errors import UploadError, describe, error_code, is_retryable, shown
+from cloudpipe.errors import (
+    ObjectExistsError,
+    UploadError,
+    describe,
+    error_code,
+    is_retryable,
+    shown,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -145,6 +152,16 @@ def make_client(
     elif profile is not None:
         raise ValueError("pass a boto3 session or a profile, not both")
     return session.client("s3", endpoint_url=endpoint_url, region_name=region, config=CLIENT_CONFIG)
+
+
+def object_exists(client: S3Client, bucket: str, key: str) -> bool:
+    """Whether HeadObject finds an object at the key; False when it cannot tell (no read
+    permission, say): an exclusive write's If-None-Match decides at the end, atomically."""
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except (ClientError, BotoCoreError):
+        return False
+    return True
 
 
 CLIENT_ARGS = ("endpoint_url", "profile", "region", "session")
@@ -588,9 +605,15 @@ class ObjectRequests:
     ) -> UploadError:
         return self.error(f"{what} failed its integrity check: {problem}", upload_id, part_number)
 
-    def error(self, message: str, upload_id: str | None, part_number: int | None) -> UploadError:
-        """An UploadError about this object: ``s3://bucket/key: message``."""
-        return UploadError(
+    def error(
+        self,
+        message: str,
+        upload_id: str | None,
+        part_number: int | None,
+        kind: type[UploadError] = UploadError,
+    ) -> UploadError:
+        """An UploadError (or ``kind``) about this object: ``s3://bucket/key: message``."""
+        return kind(
             f"{self.url}: {message}",
             bucket=self.bucket,
             key=self.key,
@@ -625,7 +648,9 @@ class ObjectRequests:
                 if deadline.expired:
                     cause = f"cut off at its deadline of {seconds:.0f} s ({cause})"
                 message = f"{what} failed{tries}: {cause}"
-                raise self.error(message, upload_id, part_number) from failure
+                taken = error_code(failure) == "PreconditionFailed"
+                kind = ObjectExistsError if taken and params.get("IfNoneMatch") else UploadError
+                raise self.error(message, upload_id, part_number, kind) from failure
             self.retries += 1
             delay = BACKOFF.delay(attempt)
             LOG.warning(

@@ -238,6 +238,11 @@ class S3MultipartWriter(io.BufferedIOBase):
         return "wb"
 
     @property
+    def client(self) -> S3Client:
+        """The boto3 S3 client the writer sends its requests with."""
+        return self._requests.client
+
+    @property
     def upload_id(self) -> str | None:
         """The multipart upload's id once created; None for an object sent with one PutObject."""
         return self._upload_id
