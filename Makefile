@@ -1,4 +1,6 @@
-# make demo: a local S3 server, a real tar.gz backup piped through the cloudpipe command, verified.
+# make demo: a local S3 server, a real tar.gz backup piped through the cloudpipe command, verified
+# (in .venv-demo, with only what the demo needs: cloudpipe and the SeaweedFS binary).
+# make serve: that server, left running, with the AWS_* exports to try the command by hand.
 # make test: a virtual environment in .venv with cloudpipe and its test tools, then the tests
 # (which start their own SeaweedFS and moto servers on 127.0.0.1).
 
@@ -6,7 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-ceph lint docs bench peak-rss bench-resume bench-asgi clean
+.PHONY: demo serve test test-ceph lint wheel-check docs bench peak-rss bench-resume bench-asgi clean
 
 $(VENV)/.test: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +20,17 @@ $(VENV)/.dev: $(VENV)/.test
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-demo: $(VENV)/.test
-	$(PY) examples/demo.py
+.venv-demo/.installed: pyproject.toml
+	$(PYTHON) -m venv .venv-demo
+	.venv-demo/bin/python -m pip install --quiet --upgrade pip
+	.venv-demo/bin/python -m pip install --quiet -e '.[demo]'
+	touch $@
+
+demo: .venv-demo/.installed
+	.venv-demo/bin/python examples/demo.py
+
+serve: .venv-demo/.installed
+	.venv-demo/bin/python examples/serve.py
 
 test: $(VENV)/.test
 	$(PY) -m pytest
@@ -32,6 +43,15 @@ test-ceph: $(VENV)/.test
 		echo "SKIP ******** make test-ceph: Debian's Ceph packages could not be installed;" \
 			"the suite did NOT run against Ceph RGW ********"; \
 	fi
+
+# The wheel, built as a release would be, installed alone in a clean virtual environment.
+wheel-check: $(VENV)/.dev
+	rm -rf dist .venv-wheel
+	$(PY) -m build --wheel --outdir dist . > /dev/null
+	$(PYTHON) -m venv .venv-wheel
+	.venv-wheel/bin/python -m pip install --quiet dist/cloudpipe_s3-*.whl
+	cd /tmp && $(CURDIR)/.venv-wheel/bin/cloudpipe --version
+	cd /tmp && $(CURDIR)/.venv-wheel/bin/python -c "import cloudpipe, cloudpipe.aio; print('imports:', cloudpipe.__file__)"
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
@@ -73,4 +93,4 @@ bench-asgi: $(VENV)/.test
 	$(PY) -m benchmarks.asgi
 
 clean:
-	rm -rf $(VENV) .venv-s3fs build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-s3fs .venv-demo .venv-wheel build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

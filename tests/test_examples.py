@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import signal
 import subprocess
 import sys
 import tarfile
@@ -111,3 +112,38 @@ def test_subprocess_that_fails_stores_nothing(
     done = run_example("subprocess_output.py", args, server, tmp_path, succeeds=False)
     assert "exited with 3: upload aborted" in done.stderr
     assert_no_trace(s3, bucket, "bad.bin")
+
+
+def test_serve_prints_exports_that_the_command_can_use(tmp_path: Path) -> None:
+    """``make serve``: the server it starts answers the command with the exports it prints,
+    and Ctrl-C stops it."""
+    server = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "serve.py"), "--bucket", "tryme"],
+        env=aws_env(None, tmp_path, credentials=False),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        exports: dict[str, str] = {}
+        while len(exports) < 4:
+            line = server.stdout.readline()
+            assert line, "serve.py ended early"
+            if line.startswith("export "):
+                name, _, value = line.removeprefix("export ").strip().partition("=")
+                exports[name] = value
+        env = aws_env(None, tmp_path, credentials=False) | exports
+        done = subprocess.run(
+            [sys.executable, "-m", "cloudpipe", "s3://tryme/numbers.txt"],
+            input=b"1\n2\n3\n",
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert exports["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+        if server.stdout is not None:
+            server.stdout.close()
