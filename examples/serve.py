@@ -9,14 +9,13 @@ Runs until Ctrl-C; the data lives in a temporary directory, removed when it stop
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
 import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import contextlib
 
 from tests.servers import ACCESS_KEY, REGION, SECRET_KEY, SeaweedFS
 
