@@ -147,3 +147,37 @@ def test_serve_prints_exports_that_the_command_can_use(tmp_path: Path) -> None:
         assert server.wait(timeout=30) == 0
         if server.stdout is not None:
             server.stdout.close()
+
+
+def test_dask_partitions_then_a_manifest(server: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
+    done = run_example(
+        "dask_partitions.py",
+        [f"s3://{bucket}/export/", "--partitions", "6", "--rows", "20000", "--workers", "2"],
+        server,
+        tmp_path,
+    )
+    assert "exported 120000 rows in 6 objects" in done.stdout
+    manifest = json.loads(read_object(s3, bucket, "export/_manifest.json"))
+    assert [part["key"] for part in manifest["parts"]] == [
+        f"export/part-{n:05d}.csv.gz" for n in range(6)
+    ]
+    for number, part in enumerate(manifest["parts"]):
+        assert part["etag"] == s3.head_object(Bucket=bucket, Key=part["key"])["ETag"]
+        rows = list(
+            csv.reader(io.StringIO(gzip.decompress(read_object(s3, bucket, part["key"])).decode()))
+        )
+        assert rows[0] == ["id", "partition", "value"]
+        assert len(rows) == 20001
+        assert {row[1] for row in rows[1:]} == {str(number)}
+    # a rerun into the same prefix fails, and replaces neither the parts nor the manifest
+    again = run_example(
+        "dask_partitions.py",
+        [f"s3://{bucket}/export/", "--partitions", "2", "--rows", "10"],
+        server,
+        tmp_path,
+        succeeds=False,
+    )
+    assert "FileExistsError" in again.stderr
+    assert json.loads(read_object(s3, bucket, "export/_manifest.json")) == manifest
+    for part in manifest["parts"]:
+        assert part["etag"] == s3.head_object(Bucket=bucket, Key=part["key"])["ETag"]
