@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo serve test test-ceph lint wheel-check docs bench peak-rss bench-resume bench-asgi clean
+.PHONY: demo serve test test-ceph lint wheel-check docs docs-check bench peak-rss bench-resume bench-asgi clean
 
 $(VENV)/.test: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,11 @@ $(VENV)/.docs: $(VENV)/.test
 docs: $(VENV)/.docs
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
+# The built site as headless Chromium renders it: a screenshot of each page (site-shots/),
+# and a failure for a broken image or a table that scrolls sideways (needs Debian's chromium).
+docs-check: docs
+	$(PY) -m tests.docs_pages site --shots site-shots
+
 $(VENV)/.bench: $(VENV)/.test
 	$(PY) -m pip install --quiet -e '.[bench]'
 	touch $@
@@ -93,4 +98,4 @@ bench-asgi: $(VENV)/.test
 	$(PY) -m benchmarks.asgi
 
 clean:
-	rm -rf $(VENV) .venv-s3fs .venv-demo .venv-wheel build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-s3fs .venv-demo .venv-wheel build dist site site-shots *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

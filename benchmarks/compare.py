@@ -119,19 +119,18 @@ def medians(figures: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, flo
 
 
 def table(summary: dict[str, dict[str, float]], part: int, against: str) -> str:
-    """Medians with ratios to ``against``'s wall and CPU."""
+    """Medians with ratios to ``against``'s wall and CPU (every request count is in the
+    JSON: the same for every contender, one per part and two more)."""
     floor = summary[against]
     lines = [
-        f"| contender | wall s | x {against} | CPU s | x {against} | peak RSS MiB | parts "
-        "| requests |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|",
+        f"| contender | wall s | x {against} | CPU s | x {against} | peak MiB | parts |",
+        "|---|--:|--:|--:|--:|--:|--:|",
     ]
     for name, row in summary.items():
         lines.append(
             f"| {name} | {row['wall']:.2f} | {row['wall'] / floor['wall']:.2f} "
             f"| {row['cpu']:.2f} | {row['cpu'] / floor['cpu']:.2f} "
-            f"| {row['peak_rss'] / MiB:.1f} | {row['peak_rss'] / part:.2f} "
-            f"| {row['requests']:.0f} |"
+            f"| {row['peak_rss'] / MiB:.1f} | {row['peak_rss'] / part:.2f} |"
         )
     return "\n".join(lines)
 
@@ -150,34 +149,29 @@ def targets(summary: dict[str, dict[str, float]]) -> str:
 
 
 def chart(panels: list[tuple[str, dict[str, dict[str, float]]]], part: int, path: Path) -> None:
-    """One row of three bar charts (wall, CPU, peak memory) per profile, stacked, in type that
-    stays legible at the docs' width."""
+    """Bar charts of wall, CPU and peak memory, one column per profile, drawn at the docs'
+    content width (700 px) so that the type is shown at its size (10 pt, about 14 px)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fields = [("wall", "wall s"), ("cpu", "client CPU s"), ("peak_rss", "peak RSS (parts)")]
-    rows = len(panels)
-    figure, axes = plt.subplots(
-        rows, 3, figsize=(10, 0.45 * sum(len(s) for _, s in panels) + 1.2 * rows), squeeze=False
-    )
-    for row, (title, summary) in zip(axes, panels, strict=True):
-        names = list(summary)
-        for axis, (field, label) in zip(row, fields, strict=True):
+    fields = [("wall", "wall s"), ("cpu", "client CPU s"), ("peak_rss", "peak RSS, parts")]
+    names = list(panels[0][1])
+    height = 3 * (0.26 * len(names) + 0.7)
+    figure, axes = plt.subplots(3, len(panels), figsize=(7, height), squeeze=False, sharey=True)
+    colours = ["#2b7bba" if n.startswith(("cloudpipe", "command")) else "#999" for n in names]
+    for column, (title, summary) in enumerate(panels):
+        for row, (field, label) in enumerate(fields):
+            axis = axes[row][column]
             values = [summary[n][field] / (part if field == "peak_rss" else 1) for n in names]
-            colours = [
-                "#2b7bba" if n.startswith(("cloudpipe", "command")) else "#999" for n in names
-            ]
             axis.barh(names, values, color=colours)
-            axis.invert_yaxis()
-            axis.set_title(f"{title}: {label}", fontsize=11)
-            axis.tick_params(labelsize=10)
-            axis.set_xlim(0, max(values) * 1.3)
+            axis.set_title(f"{title}: {label}", fontsize=10)
+            axis.tick_params(labelsize=9)
+            axis.set_xlim(0, max(values) * 1.35)
             for y, value in enumerate(values):
-                axis.text(value, y, f" {value:.1f}", va="center", fontsize=9)
-            if axis is not row[0]:
-                axis.set_yticklabels([])
+                axis.text(value, y, f" {value:.1f}", va="center", fontsize=8)
+    axes[0][0].invert_yaxis()  # shared: the first contender on top everywhere
     figure.tight_layout()
     figure.savefig(path, dpi=100)
 
@@ -262,7 +256,13 @@ def main() -> None:
     parser.add_argument("--flat-mib", type=int, default=0, help="also stream this many MiB")
     parser.add_argument("--s3fs-python", default=str(ROOT / ".venv-s3fs" / "bin" / "python"))
     parser.add_argument("--only", nargs="*", choices=WAN + EXTRA)
+    parser.add_argument(
+        "--replot", action="store_true", help="redraw the page and charts from benchmarks.json"
+    )
     args = parser.parse_args()
+    if args.replot:
+        write_docs(json.loads((DOCS / "benchmarks.json").read_text()))
+        return
     part = args.part_mib * MiB
     lan_names = args.only or LAN
     wan_names = args.only or WAN
@@ -315,18 +315,24 @@ def main() -> None:
     whole = (
         lan_names == LAN and wan_names == WAN and args.size_mib and set(args.wan) == set(PROFILES)
     )
-    if not whole:
-        return
-    lan_table = table(lan, part, "raw")
-    wan_tables = {name: table(report["wan"][name]["medians"], part, "raw") for name in args.wan}
-    (DOCS / "benchmarks.json").write_text(json.dumps(report, indent=2) + "\n")
+    if whole:
+        (DOCS / "benchmarks.json").write_text(json.dumps(report, indent=2) + "\n")
+        write_docs(report)
+
+
+def write_docs(report: dict[str, Any]) -> None:
+    """docs/benchmarks.md and its two charts, from every figure of a whole run."""
+    part = report["part_mib"] * MiB
+    lan = report["medians"]
+    wan = {name: report["wan"][name]["medians"] for name in sorted(report["wan"])}
     chart([("LAN", lan)], part, DOCS / "benchmarks.png")
     chart(
-        [(f"WAN {name}", report["wan"][name]["medians"]) for name in args.wan],
+        [(f"WAN {name}", summary) for name, summary in wan.items()],
         part,
         DOCS / "benchmarks-wan.png",
     )
-    (DOCS / "benchmarks.md").write_text(page(report, lan_table, wan_tables))
+    tables = {name: table(summary, part, "raw") for name, summary in wan.items()}
+    (DOCS / "benchmarks.md").write_text(page(report, table(lan, part, "raw"), tables))
     print(f"\nwrote {DOCS / 'benchmarks.md'}, its charts and benchmarks.json", file=sys.stderr)
 
 

@@ -42,9 +42,9 @@ from cloudpipe.errors import UploadError, leftover, shown
 from cloudpipe.journal import NO_JOURNAL, Journal, NoJournal, new_state
 from cloudpipe.parts import StoredParts
 from cloudpipe.partsize import (
-    DEFAULT_PART_SIZE,
     MAX_PART_SIZE,
     MIN_PART_SIZE,
+    MiB,
     PartPolicy,
     PartSizeSchedule,
 )
@@ -122,7 +122,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         key: str,
         *,
         client: S3Client | None = None,
-        part_size: int = DEFAULT_PART_SIZE,
+        part_size: int = 8 * MiB,  # DEFAULT_PART_SIZE, spelled out for the API reference
         expected_size: int | None = None,
         max_attempts: int | None = None,
         extra_args: Mapping[str, Any] | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import re
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 import cloudpipe
+from cloudpipe.partsize import DEFAULT_PART_SIZE
 from tests.conftest import PART, read_object
 from tests.servers import make_client
 
@@ -113,3 +115,9 @@ def test_default_client_honours_aws_environment(
     with cloudpipe.S3MultipartWriter(bucket, "env", part_size=PART) as writer:
         writer.write(b"from the environment")
     assert read_object(s3, bucket, "env") == b"from the environment"
+
+
+def test_the_documented_part_size_default_is_the_one_used() -> None:
+    """The signature spells 8 MiB out for the API reference: it must stay the constant."""
+    signature = inspect.signature(cloudpipe.S3MultipartWriter)
+    assert signature.parameters["part_size"].default == DEFAULT_PART_SIZE == 8 * 2**20
