@@ -51,6 +51,11 @@ class CloudpipeFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec h
     root_marker = ""
 
     def __init__(self, **options: Any) -> None:
+        if "compression" in options:
+            raise ValueError(
+                "cloudpipe:// leaves compression to fsspec and pandas: pass compression= to "
+                "to_csv() or fsspec.open(), not in storage_options"
+            )
         super().__init__(**options)
         self.writer_args = with_client(dict(options))
         if self.writer_args.get("client") is None:  # one client for all its files

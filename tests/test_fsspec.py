@@ -7,6 +7,7 @@ import gzip
 import importlib.metadata
 import io
 import json
+import lzma
 from typing import Any
 
 import fsspec
@@ -146,3 +147,16 @@ def test_reading_says_what_reads(s3: Any, bucket: str, options: dict[str, Any]) 
     assert "\n" not in str(refused.value)
     with pytest.raises(ValueError, match="s3fs"):
         fsspec.open(f"cloudpipe://{bucket}/k", "rb", **options).open()
+
+
+def test_compression_belongs_to_fsspec_not_to_the_storage_options(s3: Any, bucket: str) -> None:
+    with pytest.raises(ValueError, match="pass compression= to"):
+        fsspec.filesystem("cloudpipe", client=s3, compression="gzip", skip_instance_cache=True)
+    frame = pd.DataFrame({"a": [1, 2]})
+    frame.to_csv(
+        f"cloudpipe://{bucket}/c.csv.xz",
+        index=False,
+        compression="xz",
+        storage_options={"client": s3},
+    )
+    assert lzma.decompress(read_object(s3, bucket, "c.csv.xz")) == b"a\n1\n2\n"
