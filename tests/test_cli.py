@@ -44,6 +44,15 @@ def one_line(stream: bytes) -> str:
     return text.strip()
 
 
+def verbose_summary(stream: bytes) -> str:
+    """The summary line --verbose ends with, after the INFO logs of the upload."""
+    *logs, last = stream.decode().splitlines()
+    assert logs, "--verbose shows the upload's INFO logs"
+    assert all(line.startswith("cloudpipe: INFO: ") for line in logs), logs
+    assert "Traceback" not in last
+    return last
+
+
 def test_pipe_to_s3(server: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
     args = [f"s3://{bucket}/in/data.bin", "--part-size", "5MiB", "--json", "--no-progress"]
     args += ["--verbose"]
@@ -59,7 +68,7 @@ def test_pipe_to_s3(server: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
     assert (result["bucket"], result["key"]) == (bucket, "in/data.bin")
     assert head["ContentType"] == "application/x-test"
     assert head["Metadata"] == {"a": "1", "b": "x=y"}
-    summary = one_line(done.stderr)
+    summary = verbose_summary(done.stderr)
     assert summary.startswith(f"cloudpipe: s3://{bucket}/in/data.bin: 10.0 MiB")
     assert "in 3 parts" in summary
     assert head["ETag"] in summary
@@ -586,7 +595,7 @@ def test_quiet_on_success_when_not_a_terminal(
     assert done.stderr == b""  # cron mails nothing
     assert done.stdout == b""
     verbose = run([f"s3://{bucket}/k2", "--verbose"], env)
-    assert one_line(verbose.stderr).startswith(f"cloudpipe: s3://{bucket}/k2: ")
+    assert verbose_summary(verbose.stderr).startswith(f"cloudpipe: s3://{bucket}/k2: ")
     failed = run(["s3://no-such-bucket-here/k"], env)
     assert "NoSuchBucket" in one_line(failed.stderr)  # errors always print
 
