@@ -21,7 +21,7 @@ from typing import Any
 try:
     from fsspec import AbstractFileSystem  # type: ignore[import-untyped]
 except ImportError as missing:  # pragma: no cover - the entry point is only used with fsspec
-    raise ImportError("cloudpipe:// needs fsspec: pip install 'cloudpipe[fsspec]'") from missing
+    raise ImportError("cloudpipe:// needs fsspec: pip install fsspec") from missing
 
 from cloudpipe.s3 import make_client, with_client
 from cloudpipe.writer import S3MultipartWriter
