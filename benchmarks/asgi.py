@@ -26,18 +26,11 @@ from pathlib import Path
 
 import cloudpipe.aio
 from benchmarks.wanproxy import WanProxy
-from tests.servers import ACCESS_KEY, REGION, SECRET_KEY, SeaweedFS, make_client
+from tests.servers import ACCESS_KEY, REGION, SECRET_KEY, SeaweedFS, make_client, proc_status
 
 MiB = 2**20
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = os.urandom(64 * 1024)
-
-
-def status(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(field)
 
 
 def body(size: int) -> Iterator[bytes]:
@@ -79,7 +72,7 @@ def service(endpoint: str, size: int, part: int) -> dict[str, float]:
                 time.sleep(0.05)
         request(port, "PUT", "/upload/warm", body(part + len(BLOCK)))
         Path(f"/proc/{process.pid}/clear_refs").write_text("5")
-        baseline = status(process.pid, "VmRSS")
+        baseline = proc_status(process.pid, "VmRSS")
         pings: list[float] = []
         done = threading.Event()
 
@@ -99,7 +92,7 @@ def service(endpoint: str, size: int, part: int) -> dict[str, float]:
         pinger.join()
         return {
             "wall": wall,
-            "peak_over_baseline": status(process.pid, "VmHWM") - baseline,
+            "peak_over_baseline": proc_status(process.pid, "VmHWM") - baseline,
             "pings": len(pings),
             "ping_median": statistics.median(pings),
             "ping_max": max(pings),

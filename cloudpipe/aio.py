@@ -176,8 +176,7 @@ class AsyncS3MultipartWriter:
                 raise
         finally:
             self._pending -= 1
-            if self.closed and not self._pending:
-                self._thread.shutdown(wait=False)
+            self._release_thread()
 
     async def _end_for(self, error: BaseException) -> None:
         """Abort because of ``error`` (after any call still running), and wait for the abort
@@ -192,7 +191,11 @@ class AsyncS3MultipartWriter:
                 await asyncio.shield(waited)
             except asyncio.CancelledError:
                 continue
-        if not self._pending:
+        self._release_thread()
+
+    def _release_thread(self) -> None:
+        """Let the writer's thread go once the writer has ended and no call waits for it."""
+        if self.closed and not self._pending:
             self._thread.shutdown(wait=False)
 
     def _bind_loop(self) -> None:

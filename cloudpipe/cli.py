@@ -34,7 +34,13 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from cloudpipe._version import __version__
 from cloudpipe.autoconcurrency import MAX_CONCURRENCY
 from cloudpipe.checksums import MODES
-from cloudpipe.errors import ResumeError, UploadError, describe, error_code, shown
+from cloudpipe.errors import (
+    ObjectExistsError,
+    ResumeError,
+    UploadError,
+    describe,
+    shown,
+)
 from cloudpipe.partsize import DEFAULT_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 from cloudpipe.producer import Producer, ProducerError
 from cloudpipe.progress import Progress
@@ -678,11 +684,10 @@ def fail(message: str, status: int, as_json: bool = False, aborted: bool = True)
     raise SystemExit(status)
 
 
-def error_message(error: BaseException, no_clobber: bool = False) -> str:
+def error_message(error: BaseException) -> str:
     if isinstance(error, UploadError) and isinstance(error.__cause__, NoCredentialsError):
         return f"s3://{error.bucket}/{error.key}: {_NO_CREDENTIALS_HINT}"
-    refused = no_clobber and error_code(error.__cause__) == "PreconditionFailed"
-    if isinstance(error, UploadError) and refused:
+    if isinstance(error, ObjectExistsError):  # --no-clobber, refused by the store at the end
         where = shown(f"s3://{error.bucket}/{error.key}")
         return f"{where} exists already (--no-clobber): left untouched"
     return flag_message(" ".join(str(error).split()) or type(error).__name__)
@@ -783,7 +788,6 @@ def run(
     options: argparse.Namespace,
     command: list[str] | None,
     work: Callable[[list[Callable[[int], None]]], dict[str, Any]],
-    no_clobber: bool,
 ) -> int:
     """Do ``work`` (an upload or a resume), turning every failure into one line and a status."""
     show_logs(options)
@@ -814,7 +818,7 @@ def run(
             raise
         words, aborted = abort_outcome(error)
         words = "" if isinstance(error, ExistsError) else words
-        fail(error_message(error, no_clobber) + words, EXIT_FAILED, as_json, aborted)
+        fail(error_message(error) + words, EXIT_FAILED, as_json, aborted)
     if as_json:
         print(json.dumps(result))
     if result["interrupted"]:  # said even with --quiet: the user pressed Ctrl-C, and it stored
@@ -851,7 +855,7 @@ def resume_main(argv: list[str]) -> int:
     if command is not None and (not command or options.input or options.stdin):
         parser.error("-- takes a command to run, whose output is the input (and no --input)")
     check_transfer_ranges(options, parser)
-    return run(options, command, lambda forward: resume_upload(options, command, forward), True)
+    return run(options, command, lambda forward: resume_upload(options, command, forward))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -871,7 +875,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         options,
         command,
         lambda forward: upload(options, parser, url, command, forward),
-        options.no_clobber,
     )
 
 

@@ -23,7 +23,7 @@ try:
 except ImportError as missing:  # pragma: no cover - the entry point is only used with fsspec
     raise ImportError("cloudpipe:// needs fsspec: pip install fsspec") from missing
 
-from cloudpipe.s3 import make_client, with_client
+from cloudpipe.s3 import default_client, with_client
 from cloudpipe.writer import S3MultipartWriter
 
 READ_ELSEWHERE = "read s3://BUCKET/KEY with s3fs (pip install s3fs)"
@@ -59,7 +59,7 @@ class CloudpipeFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec h
         super().__init__(**options)
         self.writer_args = with_client(dict(options))
         if self.writer_args.get("client") is None:  # one client for all its files
-            self.writer_args["client"] = make_client()
+            self.writer_args["client"] = default_client()
 
     @classmethod
     def _strip_protocol(cls, path: str | list[str]) -> str | list[str]:

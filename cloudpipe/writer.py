@@ -405,20 +405,18 @@ class S3MultipartWriter(io.BufferedIOBase):
         if isinstance(self._journal, Journal):
             hint = self._journal.resume_hint()
             self._run("abort", self._abandon, LeftOpen(how))
-            message = f"{shown(self.name)} {how}: its upload is kept: {hint}"
+            message = f"{self._shown} {how}: its upload is kept: {hint}"
             warnings.warn(message, RuntimeWarning, stacklevel=2, source=self)
             return
         try:
             self.abort()
         except UploadError:
             assert self._abort_failure is not None
-            message = (
-                f"{shown(self.name)} {how}, and its abort failed {leftover(self._abort_failure)}"
-            )
+            message = f"{self._shown} {how}, and its abort failed {leftover(self._abort_failure)}"
             warnings.warn(message, RuntimeWarning, stacklevel=2, source=self)
         else:
             message = (
-                f"{shown(self.name)} {how}: its upload was aborted, not completed "
+                f"{self._shown} {how}: its upload was aborted, not completed "
                 "(close it, or use a with block)"
             )
             warnings.warn(message, ResourceWarning, stacklevel=2, source=self)
@@ -534,12 +532,12 @@ class S3MultipartWriter(io.BufferedIOBase):
         """Refuse a call from another process or from one of this writer's callbacks."""
         if os.getpid() != self._pid:
             raise RuntimeError(
-                f"{shown(self.name)}: {what}() in a forked child: the writer belongs to "
+                f"{self._shown}: {what}() in a forked child: the writer belongs to "
                 f"process {self._pid}, and no other process may send its requests"
             )
         if self._caller == threading.get_ident():
             raise RuntimeError(
-                f"{shown(self.name)}: {what}() called from one of the writer's own callbacks, "
+                f"{self._shown}: {what}() called from one of the writer's own callbacks, "
                 "inside the call that fired it: not allowed (raise an exception to abort)"
             )
 
@@ -649,13 +647,12 @@ class S3MultipartWriter(io.BufferedIOBase):
             self._end(how if cause is None else f"{how} after {_summary(cause)}")
         if keep:
             LOG.info("%s: upload %s %s", self._shown, self._upload_id, self._ending)
-        if keep:
             assert isinstance(self._journal, Journal)
             hint = self._journal.resume_hint()
             if isinstance(cause, UploadError):
                 cause.kept(self._journal.state.path, hint)
             elif cause is not None:
-                cause.add_note(f"cloudpipe: {shown(self.name)}: the upload is kept: {hint}")
+                cause.add_note(f"cloudpipe: {self._shown}: the upload is kept: {hint}")
         else:
             self._journal.remove()
         failure = self._abort_failure
@@ -663,9 +660,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             if isinstance(cause, UploadError):
                 cause.abort_failed(failure)
             elif cause is not None:
-                cause.add_note(
-                    f"cloudpipe: {shown(self.name)}: the abort failed {leftover(failure)}"
-                )
+                cause.add_note(f"cloudpipe: {self._shown}: the abort failed {leftover(failure)}")
         try:
             if isinstance(cause, UploadError) and self._on_error is not None:
                 self._on_error(cause)
@@ -710,7 +705,7 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     def _check_open(self) -> None:
         if self.closed:
-            raise ValueError(f"I/O operation on closed writer {shown(self.name)} ({self._ending})")
+            raise ValueError(f"I/O operation on closed writer {self._shown} ({self._ending})")
 
 
 class LeftOpen(BaseException):

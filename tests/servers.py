@@ -30,6 +30,14 @@ SECRET_KEY = "testing"
 REGION = "us-east-1"
 
 
+def proc_status(pid: int, field: str) -> int:
+    """A memory field of a process's /proc status (VmRSS, VmHWM...), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
 def free_ports(count: int) -> list[int]:
     """``count`` distinct TCP ports free on 127.0.0.1 right now."""
     with contextlib.ExitStack() as stack:

@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import PART, assert_no_trace, aws_env, pending_uploads, read_object, wait_until
 from tests.faultproxy import FaultProxy, Rule
+from tests.servers import proc_status
 
 APP = Path(__file__).resolve().parent.parent / "examples" / "asgi_upload.py"
 
@@ -38,11 +39,8 @@ class Service:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
 
     def status(self, field: str) -> int:
-        """A field of the server process's /proc status, in bytes."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-        raise KeyError(field)
+        """A memory field of the server process's /proc status, in bytes."""
+        return proc_status(self.process.pid, field)
 
     def upload(self, key: str, body: Iterator[bytes]) -> dict[str, Any]:
         """PUT ``body`` chunked (no length given), as a streaming client sends it."""
