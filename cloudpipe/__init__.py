@@ -3,6 +3,7 @@
 import logging
 
 from cloudpipe._version import __version__
+from cloudpipe.ending import Ending, State
 from cloudpipe.errors import ObjectExistsError, ResumeError, UploadError
 from cloudpipe.partsize import PartPolicy
 from cloudpipe.resume import resume
@@ -12,10 +13,12 @@ from cloudpipe.writer import S3MultipartWriter
 logging.getLogger("cloudpipe").addHandler(logging.NullHandler())  # the application decides
 
 __all__ = [
+    "Ending",
     "ObjectExistsError",
     "PartPolicy",
     "ResumeError",
     "S3MultipartWriter",
+    "State",
     "TextWriter",
     "UploadError",
     "__version__",

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from cloudpipe.errors import shown
+from cloudpipe.ending import shown
 from cloudpipe.s3 import with_client
 from cloudpipe.text import parse_url
 from cloudpipe.writer import S3MultipartWriter
@@ -117,8 +117,8 @@ class AsyncS3MultipartWriter:
         part is stored or in flight with room for the next. Do not change ``data`` before
         this returns."""
         self._refuse_from_callback("write")
-        if not self._pending:
-            taken = self._writer._write(data, self._writer._fill_only)
+        if not self._pending:  # a copy on the loop, if the writer's lock is free at once
+            taken = self._writer._write(data, self._writer._fill_only, wait=False)
             if taken >= 0:
                 return taken
         return await self._call("write", self._writer.write, data)
@@ -184,13 +184,19 @@ class AsyncS3MultipartWriter:
         if self.closed and not self._pending:
             return
         self._bind_loop()
-        ending = self._thread.submit(self._writer.__exit__, type(error), error, error.__traceback__)
-        waited = asyncio.wrap_future(ending)
-        while not waited.done():
-            try:
-                await asyncio.shield(waited)
-            except asyncio.CancelledError:
-                continue
+        self._pending += 1  # other tasks' writes queue behind the abort, off the loop
+        try:
+            ending = self._thread.submit(
+                self._writer.__exit__, type(error), error, error.__traceback__
+            )
+            waited = asyncio.wrap_future(ending)
+            while not waited.done():
+                try:
+                    await asyncio.shield(waited)
+                except asyncio.CancelledError:
+                    continue
+        finally:
+            self._pending -= 1
         self._release_thread()
 
     def _release_thread(self) -> None:

@@ -30,6 +30,9 @@ PROBE_AFTER = 8
 class FixedPace:
     """``max_concurrency=N``: always N parts in flight."""
 
+    budget: float = float("inf")
+    """Bytes the part buffers may hold (in flight, and the one being filled)."""
+
     def __init__(self, parts: int) -> None:
         self.ceiling = parts
         self._parts = parts
@@ -49,7 +52,7 @@ class AutoPace(FixedPace):
 
     def __init__(self, budget: int, part_size: int, connections: int = MAX_CONCURRENCY) -> None:
         super().__init__(max(1, min(budget // part_size - 1, connections)))
-        self.budget = budget
+        self.budget: float = budget
         self.limit = 1
         self._best = 0.0
         self._starting = True
@@ -59,7 +62,7 @@ class AutoPace(FixedPace):
         self._plateau = 0
 
     def allowed(self, part_size: int) -> int:
-        fits = self.budget // part_size - 1 if part_size else self.ceiling
+        fits = int(self.budget) // part_size - 1 if part_size else self.ceiling
         return max(1, min(self.limit, fits))
 
     def stored(self, nbytes: int, seconds: float, in_flight: int, retries: int) -> None:

@@ -6,14 +6,16 @@
     cloudpipe uploads s3://BUCKET[/PREFIX] [--older-than AGE] [--abort]
 
 Exit status: 0 stored; 1 the upload failed (or the producer did) and was aborted; 2 usage
-error; 130 interrupted (SIGINT or SIGTERM), upload aborted. An interrupt that comes while the
-object is being completed is answered by asking the store: if it holds the object, the status
-is 0 and the message says so.
+error; 130 interrupted (SIGINT or SIGTERM), 129 hung up (SIGHUP), upload aborted. An interrupt
+that comes while the object is being completed is answered by asking the store: if it holds
+the object, the status is 0 and the message says so. Every failure's message, JSON and status
+come from the writer's recorded ending (cloudpipe.Ending), never from the words of an error.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import logging
@@ -26,6 +28,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 
@@ -34,12 +37,14 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from cloudpipe._version import __version__
 from cloudpipe.autoconcurrency import MAX_CONCURRENCY
 from cloudpipe.checksums import MODES
+from cloudpipe.ending import Ending, State, shown
 from cloudpipe.errors import (
+    JournalError,
+    MemoryBudgetError,
     ObjectExistsError,
     ResumeError,
     UploadError,
     describe,
-    shown,
 )
 from cloudpipe.partsize import DEFAULT_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 from cloudpipe.producer import Producer, ProducerError
@@ -53,7 +58,7 @@ from cloudpipe.writer import S3MultipartWriter
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_HUNG_UP = 0, 1, 2, 130, 129
 DEFAULT_ATTEMPTS = 10
 """The command's tries per request when neither --attempts nor the AWS configuration says:
 spaced as they are, ten span more than two minutes (a one-minute outage is ridden out)."""
@@ -70,7 +75,40 @@ _NO_CREDENTIALS_HINT = (
 
 
 class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived: unwind (aborting the upload) and exit 130."""
+    """SIGINT, SIGTERM or SIGHUP arrived: unwind (aborting the upload, or keeping it with a
+    journal) and exit 130 (129 for SIGHUP)."""
+
+    def __init__(self, signum: int) -> None:
+        self.name = signal.Signals(signum).name
+        super().__init__(self.name)
+        self.status = EXIT_HUNG_UP if signum == signal.SIGHUP else EXIT_INTERRUPTED
+
+
+NOTHING = Ending(State.ABORTED)
+"""The ending of a run that sent nothing (or nothing that stays)."""
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""What ends the command as an interrupt: Ctrl-C, kill, and the terminal or ssh session
+going away (SIGHUP would otherwise kill it at once and leave its upload pending)."""
+
+
+@dataclass
+class Job:
+    """What a run has made so far, so that a failure reports what the store holds: the
+    writer (whose ending says it), or the journal a resume has not taken up yet."""
+
+    writer: S3MultipartWriter | None = None
+    journal: str | None = None
+
+    def ending(self, error: BaseException) -> Ending:
+        if self.writer is not None and self.writer.closed:
+            return self.writer.ending
+        known = error.ending if isinstance(error, (UploadError, ResumeError)) else None
+        if known is not None:
+            return known
+        if self.journal is not None:  # a resume that failed before it changed anything
+            return Ending(State.KEPT, journal=self.journal)
+        return NOTHING
 
 
 class StreamLengthError(Exception):
@@ -139,9 +177,18 @@ def parse_extra_arg(text: str) -> tuple[str, Any]:
 
 
 class _Parser(argparse.ArgumentParser):
+    json_errors = False
+    """--json was given: a usage error prints its JSON object too."""
+
     def error(self, message: str) -> NoReturn:
         """One line, not the usage block: errors in this command are always one line."""
+        if self.json_errors:
+            print_json(failure_json(f"{message} (see {self.prog} --help)", EXIT_USAGE, None))
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self.json_errors = "--json" in (sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
 
 
 def add_aws_options(parser: argparse.ArgumentParser) -> None:
@@ -429,21 +476,21 @@ def client_for(options: argparse.Namespace) -> S3Client:
 
 @contextmanager
 def interruptible() -> Iterator[list[Callable[[int], None]]]:
-    """Turn SIGINT and SIGTERM into Interrupted, after passing them to the callables in the
+    """Turn SIGINT, SIGTERM and SIGHUP into Interrupted, after passing them to the callables in the
     list it yields (the producer); a second signal waits for the abort to finish."""
     forward: list[Callable[[int], None]] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for sig in SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
         for target in forward:
             target(signum)
-        raise Interrupted(signal.Signals(signum).name)
+        raise Interrupted(signum)
 
     if threading.current_thread() is not threading.main_thread():
         yield forward  # signal handlers can only be set from the main thread
         return
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
     try:
         yield forward
     finally:
@@ -521,6 +568,7 @@ def result_of(
         "checksum": writer.checksum,
         "seconds": round(time.monotonic() - started, 3),
         "interrupted": interrupted,
+        "state": writer.ending.state.value,
     }
 
 
@@ -538,6 +586,7 @@ def upload(
     url: str,
     command: list[str] | None,
     forward: list[Callable[[int], None]],
+    job: Job,
 ) -> dict[str, Any]:
     """Stream the input into the object; the result that --json prints."""
     bucket, key = parse_url(url)
@@ -566,6 +615,7 @@ def upload(
             )
         except OSError as error:  # only the journal's file can fail here
             raise InputError(journal_problem(options.journal, error)) from None
+        job.writer = writer
 
         def begin() -> tuple[IO[bytes], Producer | None]:
             writer.start()  # fails fast, before any input is read or produced
@@ -579,6 +629,8 @@ def upload(
 
 
 def journal_problem(path: str, error: OSError) -> str:
+    if isinstance(error, JournalError):
+        return str(error)
     if isinstance(error, FileExistsError):
         return (
             f"--journal {path} exists already: resume its upload with 'cloudpipe resume "
@@ -588,7 +640,10 @@ def journal_problem(path: str, error: OSError) -> str:
 
 
 def resume_upload(
-    options: argparse.Namespace, command: list[str] | None, forward: list[Callable[[int], None]]
+    options: argparse.Namespace,
+    command: list[str] | None,
+    forward: list[Callable[[int], None]],
+    job: Job,
 ) -> dict[str, Any]:
     """Check the stored prefix against the input, then stream the rest of it; the result."""
     started = time.monotonic()
@@ -598,6 +653,13 @@ def resume_upload(
     except OSError as error:
         reason = error.strerror or error
         raise InputError(f"cannot read journal {options.journal}: {reason}") from None
+    job.journal = options.journal  # until the writer exists, the upload is as it was
+    try:
+        with open(options.journal, "r+b"):
+            pass
+    except OSError as error:
+        reason = error.strerror or error
+        raise InputError(f"cannot write journal {options.journal}: {reason}") from None
     if command is None:
         source, producer = open_input(options.input), None
     else:
@@ -618,15 +680,20 @@ def resume_upload(
                 on_drained=bar.part_stored,
                 on_verified=bar.verified,
             )
+            job.writer = writer
             verified = bar.count if writer.closed else writer.tell()
             if writer.closed:
                 finish_completed(writer, source, producer, verified)
-        except BaseException as error:
+        except Exception as error:
+            if producer is not None:  # a producer that failed is what to blame, not the input
+                failed = producer.failure()
+                producer.stop()
+                if failed is not None:
+                    raise failed from error
+            raise
+        except BaseException:
             if producer is not None:
                 producer.stop()
-            if isinstance(error, Interrupted):
-                hint = f"resume from journal {shown(options.journal)} again"
-                error.add_note(f"cloudpipe: {options.journal}: the upload is kept: {hint}")
             raise
         verify_seconds = time.monotonic() - started
         size, interrupted = verified, None
@@ -677,10 +744,22 @@ def summary(result: dict[str, Any]) -> str:
     )
 
 
-def fail(message: str, status: int, as_json: bool = False, aborted: bool = True) -> NoReturn:
-    print(f"cloudpipe: {message}", file=sys.stderr)
+def failure_json(message: str, status: int, ending: Ending | None) -> dict[str, Any]:
+    """What --json prints for a failure: the message, the status, and what the store holds
+    (the ending's state, whether nothing is left, the upload id, the journal to resume)."""
+    return {"error": message, "status": status} | (ending or NOTHING).as_json()
+
+
+def print_json(result: dict[str, Any]) -> None:
+    with contextlib.suppress(OSError):  # standard output gone (a hangup): the status says it
+        print(json.dumps(result), flush=True)
+
+
+def fail(message: str, status: int, as_json: bool, ending: Ending) -> NoReturn:
+    with contextlib.suppress(OSError):  # standard error gone (a hangup): the status says it
+        print(f"cloudpipe: {message}", file=sys.stderr, flush=True)
     if as_json:
-        print(json.dumps({"error": message, "aborted": aborted, "status": status}))
+        print_json(failure_json(message, status, ending))
     raise SystemExit(status)
 
 
@@ -690,20 +769,31 @@ def error_message(error: BaseException) -> str:
     if isinstance(error, ObjectExistsError):  # --no-clobber, refused by the store at the end
         where = shown(f"s3://{error.bucket}/{error.key}")
         return f"{where} exists already (--no-clobber): left untouched"
+    if isinstance(error, MemoryBudgetError):
+        return (
+            f"--max-memory {size_text(error.budget)} holds fewer than two parts of "
+            f"{size_text(error.part_size)} (--part-size, or --expected-size / 10000): raise "
+            "--max-memory, or lower --part-size"
+        )
     return flag_message(" ".join(str(error).split()) or type(error).__name__)
 
 
-def abort_outcome(error: BaseException) -> tuple[str, bool]:
-    """How the abort after ``error`` went: the words to end the line with, and whether it
-    left nothing behind (a failed abort, or an upload kept for a resume, is a note on
-    ``error``, or in an UploadError's line)."""
-    if isinstance(error, UploadError):
-        return "", error.aborted
-    for note in getattr(error, "__notes__", []):
-        for words in ("the abort failed", "the upload is kept"):
-            if note.startswith("cloudpipe: ") and words in note:
-                return "; " + note[note.index(words) :], False
-    return ": upload aborted", True
+def outcome_words(error: BaseException, ending: Ending) -> str:
+    """The end of a failure's line: what the store holds (an UploadError a writer ended on
+    says it in its own line already)."""
+    if isinstance(error, UploadError) and error.ending is not None:
+        return ""
+    if ending.state is State.ABORTED:
+        return f": {ending.outcome()}"
+    return f"; {ending.outcome()}"
+
+
+def size_text(size: int) -> str:
+    """``size`` bytes as the size options take them: 40MiB, 1GiB, or bytes."""
+    for unit, name in ((2**30, "GiB"), (2**20, "MiB")):
+        if size % unit == 0:
+            return f"{size // unit}{name}"
+    return f"{size} bytes"
 
 
 def open_input(path: str | None) -> IO[bytes]:
@@ -744,7 +834,7 @@ def uploads_main(argv: Sequence[str]) -> int:
     except (BotoCoreError, ClientError) as error:
         if options.debug:
             raise
-        fail(f"s3://{bucket}/{prefix}: {describe(error)}", EXIT_FAILED)
+        fail(f"s3://{bucket}/{prefix}: {describe(error)}", EXIT_FAILED, options.json, NOTHING)
     if options.json:
         listed = [
             {"key": u.key, "upload_id": u.upload_id, "initiated": u.initiated.isoformat()}
@@ -787,40 +877,29 @@ def target(options: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
 def run(
     options: argparse.Namespace,
     command: list[str] | None,
-    work: Callable[[list[Callable[[int], None]]], dict[str, Any]],
+    work: Callable[[list[Callable[[int], None]], Job], dict[str, Any]],
 ) -> int:
-    """Do ``work`` (an upload or a resume), turning every failure into one line and a status."""
+    """Do ``work`` (an upload or a resume), turning every failure into one line, a status and
+    a JSON object, each derived from what the store holds (the job's ending)."""
     show_logs(options)
     as_json = options.json
+    job = Job()
     try:
         if command is not None:
             Producer.check(command)
         with interruptible() as forward:
-            result = work(forward)
-    except Interrupted as signal_name:
-        words, aborted = abort_outcome(signal_name)
-        fail(f"interrupted by {signal_name}{words}", EXIT_INTERRUPTED, as_json, aborted)
-    except ResumeError as error:
+            result = work(forward, job)
+    except Interrupted as interrupt:
+        ending = job.ending(interrupt)
+        words = outcome_words(interrupt, ending)
+        fail(f"interrupted by {interrupt.name}{words}", interrupt.status, as_json, ending)
+    except Exception as error:
         if options.debug:
             raise
-        fail(str(error).replace("the source", "the input"), EXIT_FAILED, as_json, aborted=False)
-    except (InputError, ValueError, TypeError, BotoCoreError) as error:  # arguments, profiles
-        if options.debug:
-            raise
-        fail(error_message(error), EXIT_USAGE, as_json)
-    except ProducerError as error:
-        if options.debug:
-            raise
-        words, aborted = abort_outcome(error)
-        fail(f"{error}{words}", error.status, as_json, aborted)
-    except (UploadError, StreamLengthError, ExistsError, OSError) as error:
-        if options.debug:
-            raise
-        words, aborted = abort_outcome(error)
-        words = "" if isinstance(error, ExistsError) else words
-        fail(error_message(error) + words, EXIT_FAILED, as_json, aborted)
+        ending = job.ending(error)
+        fail(*failure(error, ending), as_json, ending)
     if as_json:
-        print(json.dumps(result))
+        print_json(result)
     if result["interrupted"]:  # said even with --quiet: the user pressed Ctrl-C, and it stored
         print(
             f"cloudpipe: interrupted by {result['interrupted']}, but the object was already "
@@ -830,6 +909,20 @@ def run(
     elif (options.verbose or sys.stderr.isatty()) and not options.quiet:
         print(summary(result), file=sys.stderr)
     return EXIT_OK
+
+
+def failure(error: Exception, ending: Ending) -> tuple[str, int]:
+    """A failure's line and exit status."""
+    if isinstance(error, ResumeError):
+        return str(error).replace("the source", "the input"), EXIT_FAILED
+    if isinstance(error, ProducerError):
+        return f"{error}{outcome_words(error, ending)}", error.status
+    if isinstance(error, ExistsError):
+        return str(error), EXIT_FAILED
+    if isinstance(error, (InputError, ValueError, TypeError, BotoCoreError)):  # arguments
+        words = "" if ending.aborted else outcome_words(error, ending)
+        return error_message(error) + words, EXIT_USAGE
+    return error_message(error) + outcome_words(error, ending), EXIT_FAILED
 
 
 def show_logs(options: argparse.Namespace) -> None:
@@ -855,7 +948,7 @@ def resume_main(argv: list[str]) -> int:
     if command is not None and (not command or options.input or options.stdin):
         parser.error("-- takes a command to run, whose output is the input (and no --input)")
     check_transfer_ranges(options, parser)
-    return run(options, command, lambda forward: resume_upload(options, command, forward))
+    return run(options, command, lambda forward, job: resume_upload(options, command, forward, job))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -874,7 +967,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(
         options,
         command,
-        lambda forward: upload(options, parser, url, command, forward),
+        lambda forward, job: upload(options, parser, url, command, forward, job),
     )
 
 

@@ -55,7 +55,8 @@ def codec_for(compression: str | None, key: str) -> str | None:
     if compression is None:
         return None
     if compression == "infer":
-        return next((name for end, name in EXTENSIONS.items() if key.endswith(end)), None)
+        lowered = key.lower()  # .GZ as .gz, as fsspec and pandas infer it
+        return next((name for end, name in EXTENSIONS.items() if lowered.endswith(end)), None)
     if compression not in CODECS:
         raise ValueError(
             f"compression={compression!r} is not one of {', '.join(map(repr, CODECS))}, "

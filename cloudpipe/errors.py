@@ -12,6 +12,8 @@ from botocore.exceptions import (
     ConnectionError as BotocoreConnectionError,
 )
 
+from cloudpipe.ending import Ending, State, shown
+
 RETRYABLE_CODES = frozenset(
     {
         "BadDigest",
@@ -31,25 +33,25 @@ RETRYABLE_CODES = frozenset(
 
 
 class UploadError(OSError):
-    """A request to S3 failed for good; the upload has been aborted, unless ``aborted`` is False.
+    """A request to S3 failed for good; what the store holds after it is ``ending``.
 
     ``str(error)`` is one line naming the object, the request and the cause, for example
     ``s3://bucket/key: part 3 failed after 3 attempts: SlowDown: Please reduce your request
-    rate.``; when the abort that followed failed too, the same line says so and names the
-    upload left stored. The botocore exception, when there is one, is ``__cause__``.
+    rate.``; when the upload was not aborted (kept for a resume, or left pending because the
+    abort failed too), the same line says so and names what is left. The botocore exception,
+    when there is one, is ``__cause__``.
 
     Attributes:
         bucket: The bucket.
         key: The object's key.
         upload_id: The multipart upload's id, None before one was created.
         part_number: The part whose request failed, None for the other requests.
-        aborted: True when nothing of the upload is left stored (the abort succeeded, or
-            there was nothing to abort); False when the abort failed too, or when the
-            writer has a journal and kept the upload for a resume, so that the upload's
-            parts stay stored (and billed) until it is resumed or aborted.
+        ending: What the store holds after the failure (``cloudpipe.Ending``): its ``state``
+            is ``ABORTED`` (nothing left), ``KEPT`` (for a resume from ``ending.journal``)
+            or ``PENDING`` (the abort failed: ``ending.upload_id`` stays stored); None for
+            an error no writer has ended on (the upload is then as it was).
         resumable: False for a failure a resume cannot mend (a stream that outgrew S3's
             part limit): a writer with a journal aborts after it all the same.
-        journal: The journal to resume from, when the upload was kept for a resume.
     """
 
     def __init__(
@@ -66,24 +68,27 @@ class UploadError(OSError):
         self.key = key
         self.upload_id = upload_id
         self.part_number = part_number
-        self.aborted = True
+        self.ending: Ending | None = None
         self.resumable = True
-        self.journal: str | None = None
-        self._outcome = ""
 
-    def abort_failed(self, failure: UploadError) -> None:
-        """Record that the abort after this error failed too (``failure``)."""
-        self.aborted = False
-        self._outcome = "and the abort failed too " + leftover(failure)
+    @property
+    def aborted(self) -> bool:
+        """True when nothing of the upload is left stored; False when it was kept for a
+        resume or the abort failed, so that its parts stay stored (and billed)."""
+        return self.ending is None or self.ending.aborted
 
-    def kept(self, journal: str, hint: str) -> None:
-        """Record that the upload was left stored for a resume from ``journal``."""
-        self.aborted = False
-        self.journal = journal
-        self._outcome = f"the upload is kept: {hint}"
+    @property
+    def journal(self) -> str | None:
+        """The journal to resume from, when the upload was kept for a resume."""
+        return self.ending.journal if self.ending and self.ending.state is State.KEPT else None
 
     def __str__(self) -> str:
-        return super().__str__() + (f"; {self._outcome}" if self._outcome else "")
+        ending = self.ending
+        if ending is None or (ending.state in (State.ABORTED, State.COMPLETED) and not ending.why):
+            return super().__str__()
+        if ending.state is State.PENDING:
+            return f"{super().__str__()}; and the abort failed too {ending.leftover()}"
+        return f"{super().__str__()}; {ending.outcome()}"
 
 
 class ObjectExistsError(UploadError, FileExistsError):
@@ -99,27 +104,41 @@ class ResumeError(Exception):
 
     Attributes:
         journal: The journal's path.
+        ending: What the store holds: the upload kept as it was, for a resume from the
+            journal (``KEPT``), or nothing (``ABORTED``) when the upload no longer exists.
     """
 
-    def __init__(self, message: str, journal: str) -> None:
+    def __init__(self, message: str, journal: str, *, gone: bool = False) -> None:
         super().__init__(message)
         self.journal = journal
+        state = State.ABORTED if gone else State.KEPT
+        self.ending = Ending(state, journal=None if gone else journal)
 
 
-def leftover(failure: UploadError) -> str:
-    """Why an abort failed, what it leaves behind and how to remove it: ``(cause): upload
-    ID stays stored ...``, to follow words such as "the abort failed too"."""
-    cause = describe(failure.__cause__) if failure.__cause__ is not None else str(failure)
-    where = f"s3://{failure.bucket}/{failure.key}"
-    return (
-        f"({cause}): upload {failure.upload_id} stays stored "
-        f"and billed until aborted, e.g. with: cloudpipe uploads {shown(where)} --abort"
-    )
+class JournalError(OSError):
+    """The journal could not be written (a full disk, a file size limit): the upload cannot
+    be kept for a resume, so the writer aborts it. ``str(error)`` names the journal."""
+
+    def __init__(self, path: str, what: str, cause: OSError) -> None:
+        super().__init__(f"cannot write journal {shown(path)} ({what}): {cause.strerror or cause}")
+        self.errno = cause.errno  # not strerror or filename, which would make another line
 
 
-def shown(text: str) -> str:
-    """``text`` as is when printable, else its repr: a key with a newline stays one line."""
-    return text if text.isprintable() else repr(text)
+class MemoryBudgetError(ValueError):
+    """``max_memory`` holds fewer than two parts (one uploading, one filling).
+
+    Attributes:
+        budget: The ``max_memory`` given, in bytes.
+        part_size: The part size the writer chose (from ``part_size`` or ``expected_size``).
+    """
+
+    def __init__(self, budget: int, part_size: int) -> None:
+        super().__init__(
+            f"max_memory={budget} holds fewer than two parts of {part_size} bytes (one "
+            "uploading, one filling): raise it, or lower part_size"
+        )
+        self.budget = budget
+        self.part_size = part_size
 
 
 def error_code(error: BaseException | None) -> str:

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cloudpipe.checksums import key_md5
-from cloudpipe.errors import ResumeError, UploadError, error_code, shown
+from cloudpipe.ending import shown
+from cloudpipe.errors import JournalError, ResumeError, UploadError, error_code
 from cloudpipe.partsize import PartSizeSchedule
 
 if TYPE_CHECKING:
@@ -202,6 +203,8 @@ def _header(name: str, line: bytes) -> JournalState | None:
 class NoJournal:
     """The journal of a writer made without one: it records nothing and keeps nothing."""
 
+    path: str | None = None
+
     def upload_started(self, upload_id: str) -> None:
         pass
 
@@ -210,6 +213,10 @@ class NoJournal:
 
     def keeps(self, cause: BaseException | None) -> bool:
         return False
+
+    def lost(self) -> str:
+        """Why the journal can no longer keep the upload ("" while it can)."""
+        return ""
 
     def close(self) -> None:
         pass
@@ -226,6 +233,7 @@ class Journal(NoJournal):
 
     def __init__(self, state: JournalState, fd: int) -> None:
         self.state = state
+        self.path = state.path
         self._fd = fd
 
     @classmethod
@@ -245,8 +253,12 @@ class Journal(NoJournal):
             os.close(fd)
             raise
         journal = cls(state, fd)
-        journal._append(state.header())
-        _sync_directory(path)
+        try:
+            journal._append(state.header(), "its header")
+            _sync_directory(path)
+        except BaseException:
+            journal.remove()  # half a header would refuse every later run
+            raise
         return journal
 
     @classmethod
@@ -268,7 +280,7 @@ class Journal(NoJournal):
     def upload_started(self, upload_id: str) -> None:
         line = {"upload_id": upload_id}
         self.state.record(line)
-        self._append(line)
+        self._append(line, "the upload id")
 
     def part_stored(self, number: int, nbytes: int, part: CompletedPartTypeDef) -> None:
         """Record a stored part (with the CRC32 it was sent with) before the writer goes on."""
@@ -282,7 +294,7 @@ class Journal(NoJournal):
             "checksums": checksums,
         }
         self.state.record(line)
-        self._append(line)
+        self._append(line, f"part {number}")
 
     def keeps(self, cause: BaseException | None) -> bool:
         """Whether an upload ended by ``cause`` stays stored for a resume: a request that
@@ -293,10 +305,16 @@ class Journal(NoJournal):
             return cause.resumable and error_code(cause.__cause__) != "PreconditionFailed"
         return cause is not None and not isinstance(cause, Exception)
 
-    def resume_hint(self) -> str:
-        """How to resume, for the messages of a writer that kept its upload."""
-        path = shown(self.state.path)
-        return f"resume from journal {path} (cloudpipe.resume, or: cloudpipe resume {path})"
+    def lost(self) -> str:
+        """Why this journal can no longer keep the upload ("" while it can): its file was
+        removed or replaced while the upload ran, so nothing could resume from it."""
+        try:
+            mine, there = os.fstat(self._fd), os.stat(self.state.path)
+        except OSError:
+            return f"its journal {shown(self.state.path)} was removed while it ran"
+        if (mine.st_dev, mine.st_ino) != (there.st_dev, there.st_ino):
+            return f"its journal {shown(self.state.path)} was replaced while it ran"
+        return ""
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -304,17 +322,24 @@ class Journal(NoJournal):
             self._fd = -1
 
     def remove(self) -> None:
-        """The upload has ended (completed or aborted): nothing is left to resume."""
+        """The upload has ended (completed or aborted): nothing is left to resume. A file
+        that has replaced the journal meanwhile is not this writer's to remove."""
+        if self._fd >= 0 and not self.lost():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.state.path)
         self.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.state.path)
 
-    def _append(self, line: Mapping[str, Any]) -> None:
+    def _append(self, line: Mapping[str, Any], what: str) -> None:
+        """Write ``line`` whole and make it durable; a JournalError naming the journal if the
+        disk refuses (full, or a file size limit)."""
         data = (json.dumps(line, separators=(",", ":")) + "\n").encode("utf-8")
         view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
-        os.fsync(self._fd)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+            os.fsync(self._fd)
+        except OSError as error:
+            raise JournalError(self.state.path, f"recording {what}", error) from error
 
 
 def _lock(fd: int, path: str) -> None:

@@ -46,6 +46,7 @@ class PartPipeline:
         self._crc32 = crc32
         self._pool = ThreadPoolExecutor(pace.ceiling, thread_name_prefix="cloudpipe-part")
         self._flying: deque[_Flight] = deque()
+        self._flying_bytes = 0
         self._spare: list[PartBuffer] = []
         self._news = False  # a part finished since landed() last looked
 
@@ -56,39 +57,55 @@ class PartPipeline:
         future.add_done_callback(self._finished)
         in_flight = len(self._flying) + 1
         self._flying.append(_Flight(number, buffer.filled, buffer, in_flight, future))
+        self._flying_bytes += buffer.capacity
 
     @property
     def limit(self) -> int:
         """Parts that may be in flight now."""
         return self._pace.allowed(self._part_size)
 
-    def due(self, *, all_parts: bool = False) -> bool:
+    def due(self, *, all_parts: bool = False, filling: int = 0) -> bool:
         """Whether landed() has anything to do: cheap enough to ask on every write."""
-        return all_parts or self._news or len(self._flying) >= self.limit
+        return all_parts or self._news or self._busy(filling)
 
-    def landed(self, *, all_parts: bool = False) -> Iterator[tuple[int, int, CompletedPartTypeDef]]:
+    def landed(
+        self, *, all_parts: bool = False, filling: int = 0
+    ) -> Iterator[tuple[int, int, CompletedPartTypeDef]]:
         """``(number, nbytes, part)`` of the parts stored, in part order.
 
-        Yields those already done; then waits for the oldest while all workers are busy
-        (or, with ``all_parts``, until none is left in flight). Raises the first failure.
+        Yields those already done; then waits for the oldest while all workers are busy or
+        a buffer of ``filling`` bytes would not fit the memory budget beside the parts in
+        flight (or, with ``all_parts``, until none is left in flight). Raises the first
+        failure.
         """
         self._news = False
         self._raise_first_failure()
         while self._flying:
             head = self._flying[0]
-            busy = len(self._flying) >= self.limit
-            if not (head.future.done() or busy or all_parts):
+            if not (head.future.done() or all_parts or self._busy(filling)):
                 return
             part, seconds = head.future.result()  # a failed part's UploadError, in order
             self._pace.stored(head.nbytes, seconds, head.in_flight, self._requests.retries)
             self._flying.popleft()
+            self._flying_bytes -= head.buffer.capacity
             head.buffer.clear()
             self._spare.append(head.buffer)
             yield head.number, head.nbytes, part
             self._raise_first_failure()
 
-    def free_buffer(self) -> PartBuffer:
-        """A buffer to fill next: a landed one, or a new one while fewer exist."""
+    def _busy(self, filling: int) -> bool:
+        """All the parts allowed are in flight, or one more buffer of ``filling`` bytes would
+        not fit the budget beside them (a part size grown past half the budget: then each
+        part lands before the next fills)."""
+        flying = len(self._flying)
+        over = filling and flying and self._flying_bytes + filling > self._pace.budget
+        return flying >= self.limit or bool(over)
+
+    def free_buffer(self, size: int) -> PartBuffer:
+        """A buffer to fill next with up to ``size`` bytes: a landed one, or a new one while
+        fewer exist. Landed buffers of another size (the part size grew) are let go, so that
+        they do not stay beside the larger ones."""
+        self._spare = [buffer for buffer in self._spare if buffer.capacity == size]
         return self._spare.pop() if self._spare else PartBuffer(self._crc32)
 
     def cancel(self) -> list[tuple[int, int, CompletedPartTypeDef]]:
@@ -97,6 +114,7 @@ class PartPipeline:
         Returns ``(number, nbytes, part)`` of the parts not landed yet that were stored, in
         part order, up to the first that failed or was dropped (for a journal to record).
         """
+        self._requests.stop_parts()  # a part of an abandoned upload is not worth a retry
         for flight in self._flying:
             flight.future.cancel()
         wait([flight.future for flight in self._flying])
@@ -105,8 +123,8 @@ class PartPipeline:
             if flight.future.cancelled() or flight.future.exception() is not None:
                 break
             stored.append((flight.number, flight.nbytes, flight.future.result()[0]))
-        self._flying.clear()
         self.close()
+        self._flying.clear()  # last: an interrupted cancel() is called again, and waits again
         return stored
 
     def close(self) -> None:

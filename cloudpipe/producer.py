@@ -57,12 +57,24 @@ class Producer:
     def finish(self) -> None:
         """Wait for the producer, whose output has ended; a ProducerError unless it exited 0."""
         self.stdout.close()
-        status = self._process.wait()
+        self._process.wait()
+        failed = self.failure()
+        if failed is not None:
+            raise failed
+
+    def failure(self, seconds: float = 1.0) -> ProducerError | None:
+        """The producer's failure, if it has exited without success (waiting ``seconds``
+        for it to exit): when its output ended early, it is what to blame, not the input."""
+        try:
+            status = self._process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return None
         if status > 0:
-            raise ProducerError(f"the producer {self.name!r} exited with status {status}")
+            return ProducerError(f"the producer {self.name!r} exited with status {status}")
         if status < 0:
             name = signal.Signals(-status).name
-            raise ProducerError(f"the producer {self.name!r} was killed by {name}")
+            return ProducerError(f"the producer {self.name!r} was killed by {name}")
+        return None
 
     def stop(self) -> None:
         """End the producer after a failure of cloudpipe's own: nothing reads its output now."""

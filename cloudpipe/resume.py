@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from cloudpipe.checksums import crc32_text, crc32_value, full_crc32, key_md5, quoted
-from cloudpipe.errors import ResumeError, UploadError, error_code, shown
+from cloudpipe.ending import shown
+from cloudpipe.errors import ResumeError, UploadError, error_code
 from cloudpipe.journal import Journal, JournaledPart, JournalState
 from cloudpipe.s3 import ObjectRequests, configured_attempts, default_client
 from cloudpipe.writer import S3MultipartWriter
@@ -170,6 +171,7 @@ def _check_stored(state: JournalState, requests: ObjectRequests) -> dict[str, An
             "removed by a lifecycle rule) and the object is not stored: nothing to resume; "
             "remove the journal and start again",
             state.path,
+            gone=True,
         ) from None
     for part in state.parts:
         problem = _difference(part, listed.get(part.number))

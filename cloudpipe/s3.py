@@ -43,13 +43,13 @@ from cloudpipe.checksums import (
     quoted,
 )
 from cloudpipe.deadline import WATCHER
+from cloudpipe.ending import shown
 from cloudpipe.errors import (
     ObjectExistsError,
     UploadError,
     describe,
     error_code,
     is_retryable,
-    shown,
 )
 
 if TYPE_CHECKING:
@@ -320,6 +320,8 @@ class ObjectRequests:
         self.max_attempts = max_attempts
         self.retries = 0
         """Requests sent again so far (a sign of throttling, for max_concurrency="auto")."""
+        self._parts_stopped = False
+        self._hurried = False
         self._checksums = Checksums(checksum)
         chosen = {"ChecksumAlgorithm", "ChecksumType"} & set(extra_args)
         if chosen and checksum != "none":
@@ -334,6 +336,15 @@ class ObjectRequests:
         config = client.meta.config  # botocore-stubs do not list the timeouts Config has
         timeouts = (getattr(config, "read_timeout", 60), getattr(config, "connect_timeout", 60))
         self._patience = float(sum(timeouts))
+
+    def stop_parts(self) -> None:
+        """The upload is being abandoned: a part request in flight gets no more tries."""
+        self._parts_stopped = True
+
+    def hurry(self) -> None:
+        """Someone is waiting to be let go (an interrupt came while the writer was ending):
+        no request is tried again from now on, so that the ending takes one try each."""
+        self._hurried = True
 
     @property
     def url(self) -> str:
@@ -642,7 +653,8 @@ class ObjectRequests:
                 return response
             # cut off at its deadline, whatever botocore made of the half-read answer
             retryable = deadline.expired or (failure is not None and is_retryable(failure))
-            if attempt >= self.max_attempts or not retryable:
+            stopped = self._hurried or (self._parts_stopped and part_number is not None)
+            if attempt >= self.max_attempts or not retryable or stopped:
                 tries = f" after {attempt} attempts" if attempt > 1 else ""
                 cause = describe(failure) if failure is not None else "an answer cut short"
                 if deadline.expired:

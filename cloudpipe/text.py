@@ -146,7 +146,7 @@ def open(  # noqa: A001
         if newline not in _NEWLINES:
             raise ValueError(f"illegal newline value: {newline!r}")
     if mode.startswith("x"):
-        writer_args = _exclusive(writer_args)
+        writer_args = exclusive(writer_args)
     writer = S3MultipartWriter(bucket, key, **with_client(writer_args))
     try:
         if mode.startswith("x") and object_exists(writer.client, bucket, key):
@@ -164,7 +164,7 @@ def open(  # noqa: A001
         raise
 
 
-def _exclusive(writer_args: dict[str, Any]) -> dict[str, Any]:
+def exclusive(writer_args: dict[str, Any]) -> dict[str, Any]:
     """``writer_args`` with ``IfNoneMatch="*"`` added to extra_args."""
     extra = dict(writer_args.get("extra_args") or {})
     if extra.setdefault("IfNoneMatch", "*") != "*":

@@ -22,6 +22,7 @@ The writer keeps three invariants:
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import operator
@@ -32,13 +33,14 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cloudpipe import lifetime
 from cloudpipe.autoconcurrency import MAX_CONCURRENCY, AutoPace, FixedPace
 from cloudpipe.buffer import PartBuffer
 from cloudpipe.checksums import quoted
-from cloudpipe.errors import UploadError, leftover, shown
+from cloudpipe.ending import OPEN, Ending, State, shown
+from cloudpipe.errors import MemoryBudgetError, UploadError, describe
 from cloudpipe.journal import NO_JOURNAL, Journal, NoJournal, new_state
 from cloudpipe.parts import StoredParts
 from cloudpipe.partsize import (
@@ -190,6 +192,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._schedule = PartSizeSchedule.choose(part_size, expected_size, part_policy)
         connections = getattr(client.meta.config, "max_pool_connections", MAX_CONCURRENCY)
         self._pace = _pace(max_concurrency, max_memory, self._schedule.base, connections)
+        self._name = f"s3://{bucket}/{key}"
         self._requests = ObjectRequests(
             client,
             bucket,
@@ -198,7 +201,6 @@ class S3MultipartWriter(io.BufferedIOBase):
             max_attempts,
             checksum,
         )
-        self._name = f"s3://{bucket}/{key}"
         self._started = time.monotonic()
         self._on_ready = on_ready
         self._on_drained = on_drained
@@ -212,9 +214,10 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._upload_id: str | None = None
         self._parts = StoredParts()
         self._result: dict[str, Any] = {}
-        self._ending = "open"
-        self._abort_sent = False
+        self._ending = OPEN
+        self._abort_done = False  # the abort request was answered (or failed for good)
         self._abort_failure: UploadError | None = None
+        self._wrapper_finalizing = False  # see _dealloc_warn
         self._lock = threading.Lock()
         self._caller: int | None = None  # the thread inside a call (its callbacks included)
         self._pid = os.getpid()
@@ -259,6 +262,14 @@ class S3MultipartWriter(io.BufferedIOBase):
         return None if etag is None else quoted(str(etag))
 
     @property
+    def ending(self) -> Ending:
+        """What the store holds of this writer's upload (``cloudpipe.Ending``): its ``state``
+        is OPEN while writing, then COMPLETED, ABORTED (nothing left), KEPT (for a resume
+        from ``ending.journal``) or PENDING (the abort failed: ``ending.upload_id`` stays
+        stored). Every report the writer makes is derived from it."""
+        return self._ending
+
+    @property
     def concurrency(self) -> int:
         """Parts that may upload at once now: 1 when synchronous, ``max_concurrency``, or
         what "auto" has found pays."""
@@ -293,9 +304,11 @@ class S3MultipartWriter(io.BufferedIOBase):
         """Take all of ``b``; upload each part that fills before returning."""
         return self._write(b, self._take)
 
-    def _write(self, b: ReadableBuffer, take: Callable[[memoryview], bool]) -> int:
+    def _write(
+        self, b: ReadableBuffer, take: Callable[[memoryview], bool], *, wait: bool = True
+    ) -> int:
         """Check ``b`` and hand it to ``take`` under the lock: its length, or -1 if ``take``
-        declined it."""
+        declined it (or, without ``wait``, if another call holds the lock)."""
         self._check_open()
         if isinstance(b, str):
             raise TypeError("write() argument must be a bytes-like object, not 'str'")
@@ -307,17 +320,19 @@ class S3MultipartWriter(io.BufferedIOBase):
             ) from None
         with view:
             self._enter("write")
-            with self._lock:
+            if not self._lock.acquire(blocking=wait):
+                return -1
+            try:
                 self._caller = threading.get_ident()
-                try:
-                    self._check_open()
-                    if view.c_contiguous:
-                        with view.cast("B") as data:
-                            taken = take(data)
-                    else:
-                        taken = take(memoryview(view.tobytes()))
-                finally:
-                    self._caller = None
+                self._check_open()
+                if view.c_contiguous:
+                    with view.cast("B") as data:
+                        taken = take(data)
+                else:
+                    taken = take(memoryview(view.tobytes()))
+            finally:
+                self._caller = None
+                self._lock.release()
             return view.nbytes if taken else -1
 
     def writelines(self, lines: Iterable[ReadableBuffer], /) -> None:
@@ -349,7 +364,17 @@ class S3MultipartWriter(io.BufferedIOBase):
         completed if the object is there, aborted otherwise, and an interrupt is raised again
         after that.
         """
+        if self._wrapper_finalizing:
+            self._abandon_unclosed("was garbage collected while open, inside a wrapper")
+            return
         self._run("close", self._finish)
+
+    def _dealloc_warn(self, source: object) -> None:
+        """Called by an io wrapper (TextIOWrapper, BufferedWriter) being garbage collected
+        while open, just before it closes this writer: that close must not complete a
+        partial object, so it aborts instead, as collecting the writer itself would."""
+        if not self.closed:
+            self._wrapper_finalizing = True
 
     def start(self) -> None:
         """Create the multipart upload now, before any data, rather than when the first part
@@ -399,31 +424,28 @@ class S3MultipartWriter(io.BufferedIOBase):
             self._abandon_unclosed("was still open at interpreter exit")
 
     def _abandon_unclosed(self, how: str) -> None:
-        """Abort a writer nobody closed, and say so truthfully (nothing from a forked child)."""
+        """End a writer nobody closed (abort it, or keep it with a journal), and warn with
+        what the store holds (nothing from a forked child)."""
         if os.getpid() != self._pid:
             return
-        if isinstance(self._journal, Journal):
-            hint = self._journal.resume_hint()
-            self._run("abort", self._abandon, LeftOpen(how))
-            message = f"{self._shown} {how}: its upload is kept: {hint}"
-            warnings.warn(message, RuntimeWarning, stacklevel=2, source=self)
-            return
-        try:
-            self.abort()
-        except UploadError:
-            assert self._abort_failure is not None
-            message = f"{self._shown} {how}, and its abort failed {leftover(self._abort_failure)}"
-            warnings.warn(message, RuntimeWarning, stacklevel=2, source=self)
-        else:
+        self._run("abort", self._abandon, LeftOpen(how))  # a failed abort: in the warning
+        ending = self._ending
+        if ending.state is State.ABORTED:
             message = (
                 f"{self._shown} {how}: its upload was aborted, not completed "
                 "(close it, or use a with block)"
             )
             warnings.warn(message, ResourceWarning, stacklevel=2, source=self)
+        elif ending.state is State.PENDING:
+            message = f"{self._shown} {how}, and its abort failed {ending.leftover()}"
+            warnings.warn(message, RuntimeWarning, stacklevel=2, source=self)
+        elif ending.state is State.KEPT:
+            message = f"{self._shown} {how}: its upload is kept: {ending.resume_hint()}"
+            warnings.warn(message, RuntimeWarning, stacklevel=2, source=self)
 
     def __repr__(self) -> str:
         return (
-            f"<cloudpipe.S3MultipartWriter {self.name!r} {self._ending}, "
+            f"<cloudpipe.S3MultipartWriter {self.name!r} {self._ending.summary()}, "
             f"{self._position} bytes, {len(self._parts)} parts>"
         )
 
@@ -491,7 +513,7 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     def _create(self) -> str:
         if self._upload_id is None:
-            self._upload_id = self._requests.create()
+            self._upload_id = self._created()
             LOG.info("%s: multipart upload %s created", self._shown, self._upload_id)
             self._journal.upload_started(self._upload_id)
             if self._on_ready is not None:
@@ -499,6 +521,34 @@ class S3MultipartWriter(io.BufferedIOBase):
         if self._pace is not None and self._pipeline is None:
             self._pipeline = PartPipeline(self._requests, self._pace, self._crc32)
         return self._upload_id
+
+    def _created(self) -> str:
+        """CreateMultipartUpload, sent from a thread of its own: an interrupt in the caller's
+        thread cannot cut it short and lose its answer (an upload stored that nobody knows
+        of, so that nobody aborts). An interrupt makes it stop retrying; once it has
+        answered, its upload id is recorded (for the abort) and the interrupt raised."""
+        answer: list[str | BaseException] = []
+        answered = threading.Event()  # not Thread.join, which an interrupt leaves unreliable
+
+        def create() -> None:
+            try:
+                answer.append(self._requests.create())
+            except BaseException as error:  # handed to the caller's thread
+                answer.append(error)
+            finally:
+                answered.set()
+
+        threading.Thread(target=create, name="cloudpipe-create", daemon=True).start()
+        interrupts: list[BaseException] = []
+        self._despite_interrupts(answered.wait, interrupts)
+        (created,) = answer
+        if isinstance(created, str):
+            self._upload_id = created
+        if interrupts:
+            raise interrupts[0]
+        if isinstance(created, BaseException):
+            raise created
+        return created
 
     def _send_part(self) -> None:
         upload_id = self._create()
@@ -512,12 +562,15 @@ class S3MultipartWriter(io.BufferedIOBase):
         else:
             self._land()  # waits while as many parts as allowed are in flight
             self._pipeline.submit(upload_id, self._submitted, self._buffer)
-            self._buffer = self._pipeline.free_buffer()
+            size = self._schedule.size_of(self._submitted + 1)
+            self._land(filling=size)  # and while the next would not fit the memory budget
+            self._buffer = self._pipeline.free_buffer(size)
 
-    def _land(self, *, all_parts: bool = False) -> None:
+    def _land(self, *, all_parts: bool = False, filling: int = 0) -> None:
         """Take back the parts the pipeline has stored (all of them, or enough to go on)."""
-        if self._pipeline is not None and self._pipeline.due(all_parts=all_parts):
-            for number, nbytes, part in self._pipeline.landed(all_parts=all_parts):
+        pipeline = self._pipeline
+        if pipeline is not None and pipeline.due(all_parts=all_parts, filling=filling):
+            for number, nbytes, part in pipeline.landed(all_parts=all_parts, filling=filling):
                 self._stored(number, nbytes, part)
 
     def _stored(self, number: int, nbytes: int, part: CompletedPartTypeDef) -> None:
@@ -547,7 +600,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         if self.closed:
             return
         if os.getpid() != self._pid:
-            self._end(f"left to process {self._pid}", forked=True)
+            self._end(self._ended(State.FORKED), forked=True)
             if what != "abort":
                 self._enter(what)
             return
@@ -585,10 +638,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                 parts = self._parts.entries()
                 self._result = self._requests.complete(self._upload_id, parts, whole)
         except BaseException as error:
-            try:
-                found = self._find_out(body, error)
-            except BaseException:
-                found = None  # interrupted again while finding out
+            found = self._despite_interrupts(functools.partial(self._find_out, body, error), [])
             if found is None:
                 self._abandon(error)
                 raise
@@ -607,7 +657,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         parts = None if body is not None else self._parts.entries()
         whole = None if body is not None else self._parts.whole_crc32()
         found = self._requests.stored(parts, body, whole)
-        if found is None and self._upload_id is not None and not self._journal.keeps(error):
+        if found is None and self._upload_id is not None and not self._keeps(error)[0]:
             self._abort_upload()
             found = self._requests.stored(parts, body, whole)
         return found
@@ -623,78 +673,148 @@ class S3MultipartWriter(io.BufferedIOBase):
                 len(self._parts) or 1,
                 time.monotonic() - self._started,
             )
-        self._end("completed")
-        self._journal.remove()
+        self._end(self._ended(State.COMPLETED))
         if self._on_end is not None:
             self._on_end(True)
 
     def _abandon(self, cause: BaseException | None) -> None:
-        """Abort after ``cause`` (None: the caller asked), or keep the upload for a resume
-        if the journal says so, then tell the callbacks."""
+        """End without completing, because of ``cause`` (None: the caller asked): keep the
+        upload for a resume if the journal may, else abort it; record what the store then
+        holds, say it on ``cause``, and tell the callbacks.
+
+        Interrupts that come meanwhile (a second Ctrl-C, a signal handler's exception) do
+        not cut this short, since a report would then say aborted of an upload still
+        stored: each makes the requests stop retrying, and the first is raised at the end
+        (unless ``cause`` is itself one)."""
         if self.closed:  # a callback may have ended the writer already
             return
-        keep = self._journal.keeps(cause)
-        how = "kept for a resume" if keep else "aborted"
+        keep, why_not = self._keeps(cause)
+        interrupts: list[BaseException] = []
+        ending = None
         try:
             if self._pipeline is not None:
-                stored = self._pipeline.cancel()  # no part may land after the abort
+                stored = self._despite_interrupts(self._pipeline.cancel, interrupts)
                 if keep:  # stored before the failure: not to be sent again at the resume
-                    for number, nbytes, part in stored:
-                        self._journal.part_stored(number, nbytes, part)
-            if not keep:
-                self._abort_upload()
+                    keep, why_not = self._journaled(stored)
+            if keep:
+                ending = self._ended(State.KEPT, cause, journal=self._journal.path)
+            else:
+                self._despite_interrupts(self._abort_upload, interrupts)
+                ending = self._aborted(cause, why_not)
         finally:
-            self._end(how if cause is None else f"{how} after {_summary(cause)}")
-        if keep:
-            LOG.info("%s: upload %s %s", self._shown, self._upload_id, self._ending)
-            assert isinstance(self._journal, Journal)
-            hint = self._journal.resume_hint()
-            if isinstance(cause, UploadError):
-                cause.kept(self._journal.state.path, hint)
-            elif cause is not None:
-                cause.add_note(f"cloudpipe: {self._shown}: the upload is kept: {hint}")
-        else:
-            self._journal.remove()
+            self._end(ending or self._aborted(cause, "the writer failed while ending"))
+        self._report(cause)
         failure = self._abort_failure
-        if failure is not None:
-            if isinstance(cause, UploadError):
-                cause.abort_failed(failure)
-            elif cause is not None:
-                cause.add_note(f"cloudpipe: {self._shown}: the abort failed {leftover(failure)}")
+        if failure is not None and cause is None:
+            raise failure
+        if interrupts and not (cause is not None and _is_interrupt(cause)):
+            raise interrupts[0]
+
+    def _keeps(self, cause: BaseException | None) -> tuple[bool, str]:
+        """Whether the journal keeps the upload ended by ``cause`` for a resume, and, when it
+        would but cannot, why: only an upload that exists is kept, and only while its
+        journal is there to resume it from."""
+        if self._upload_id is None or not self._journal.keeps(cause):
+            return False, ""
+        lost = self._journal.lost()
+        return (False, f"not kept: {lost}") if lost else (True, "")
+
+    def _journaled(self, stored: list[tuple[int, int, CompletedPartTypeDef]]) -> tuple[bool, str]:
+        """Record the parts that landed before the failure, for the resume; if the journal
+        cannot take them, it cannot keep the upload."""
+        try:
+            for number, nbytes, part in stored:
+                self._journal.part_stored(number, nbytes, part)
+        except OSError as error:
+            return False, f"not kept: {error}"
+        return True, ""
+
+    def _aborted(self, cause: BaseException | None, why_not: str) -> Ending:
+        """The ending after the abort was tried (or with nothing to abort)."""
+        failure = self._abort_failure
+        if failure is None:
+            return self._ended(State.ABORTED, cause, why=why_not)
+        reason = describe(failure.__cause__) if failure.__cause__ else str(failure)
+        failure.ending = self._ended(State.PENDING, why=reason)
+        return self._ended(State.PENDING, cause, why=reason)
+
+    def _ended(
+        self,
+        state: State,
+        cause: BaseException | None = None,
+        *,
+        journal: str | None = None,
+        why: str = "",
+    ) -> Ending:
+        """The Ending of this writer in ``state``, ended by ``cause`` (None: as asked)."""
+        said = cause is not None and not isinstance(cause, LeftOpen)
+        return Ending(
+            state,
+            url=self._shown,
+            upload_id=self._upload_id,
+            journal=journal,
+            cause=_summary(cause) if cause is not None and said else "",
+            why=why,
+        )
+
+    def _report(self, cause: BaseException | None) -> None:
+        """Say on ``cause`` and in the log what the store holds, then call the callbacks."""
+        ending = self._ending
+        if isinstance(cause, UploadError):
+            cause.ending = ending
+        elif cause is not None and not (ending.aborted and not ending.why):
+            cause.add_note(f"cloudpipe: {self._shown}: {ending.outcome()}")
+        if ending.state is State.KEPT:
+            LOG.info("%s: upload %s kept: %s", self._shown, self._upload_id, ending.outcome())
+        elif ending.state is State.PENDING:
+            LOG.warning("%s: the abort failed %s", self._shown, ending.leftover())
+        elif self._upload_id is not None:
+            LOG.info(
+                "%s: upload %s aborted: %d bytes written, %d stored parts discarded",
+                self._shown,
+                self._upload_id,
+                self._position,
+                len(self._parts),
+            )
         try:
             if isinstance(cause, UploadError) and self._on_error is not None:
                 self._on_error(cause)
         finally:
             if self._on_end is not None:
                 self._on_end(False)
-        if failure is not None and cause is None:
-            raise failure
 
     def _abort_upload(self) -> None:
-        """Abort the multipart upload, once; a failure is kept in ``_abort_failure``."""
-        if self._upload_id is None or self._abort_sent:
+        """Abort the multipart upload until the store has answered once; a failure is kept
+        in ``_abort_failure``. Called again after an interrupt, it sends the abort again."""
+        if self._upload_id is None or self._abort_done:
             return
-        self._abort_sent = True
         try:
             self._requests.abort(self._upload_id)
         except UploadError as error:
-            error.aborted = False
             self._abort_failure = error
-            LOG.warning("%s: the abort failed %s", self._shown, leftover(error))
-        else:
-            LOG.info(
-                "%s: upload %s aborted: %d bytes written, %d parts stored discarded",
-                self._shown,
-                self._upload_id,
-                self._position,
-                len(self._parts),
-            )
+        self._abort_done = True
 
-    def _end(self, how: str, *, forked: bool = False) -> None:
-        self._ending = how
+    def _despite_interrupts(self, step: Callable[[], T], interrupts: list[BaseException]) -> T:
+        """``step()`` run to its end even if interrupts come meanwhile (KeyboardInterrupt, a
+        signal handler's exception: any BaseException that is not an Exception): each is
+        added to ``interrupts``, makes the requests stop retrying, and ``step`` is called
+        again (it must be safe to)."""
+        while True:
+            try:
+                return step()
+            except Exception:
+                raise
+            except BaseException as interrupt:
+                interrupts.append(interrupt)
+                self._requests.hurry()
+
+    def _end(self, ending: Ending, *, forked: bool = False) -> None:
+        self._ending = ending
         if self._pipeline is not None and not forked:
             self._pipeline.close()
         self._buffer.release()
+        if ending.state is not State.KEPT and not forked:
+            self._journal.remove()
         self._journal.close()
         lifetime.untrack(self)
         super().close()
@@ -705,15 +825,27 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     def _check_open(self) -> None:
         if self.closed:
-            raise ValueError(f"I/O operation on closed writer {self._shown} ({self._ending})")
+            raise ValueError(
+                f"I/O operation on closed writer {self._shown} ({self._ending.summary()})"
+            )
 
 
 class LeftOpen(BaseException):
     """The cause of ending a writer nobody closed (garbage collected, or open at exit)."""
 
 
+T = TypeVar("T")
+
+
+def _is_interrupt(error: BaseException) -> bool:
+    """KeyboardInterrupt, SystemExit, a signal handler's own BaseException: not a failure
+    of the upload but the program being stopped."""
+    return not isinstance(error, Exception)
+
+
 DEFAULT_AUTO_MEMORY = 72 * 2**20
-"""max_memory for max_concurrency="auto" when not given: 9 parts of 8 MiB, 8 in flight."""
+"""max_memory for max_concurrency="auto" when not given: 9 parts of 8 MiB, 8 in flight; raised
+to two parts (one uploading, one filling) when parts are larger than half of it."""
 
 
 def _pace(
@@ -723,13 +855,18 @@ def _pace(
     Auto stays within the client's ``connections`` (more would open a connection per part)."""
     if concurrency != "auto":
         return FixedPace(int(concurrency)) if int(concurrency) > 1 else None
-    budget = DEFAULT_AUTO_MEMORY if memory is None else memory
-    if budget < 2 * part_size:
-        raise ValueError(
-            f"max_memory={budget} holds fewer than two parts of {part_size} bytes (one "
-            "uploading, one filling): raise it, or lower part_size"
-        )
-    return AutoPace(budget, part_size, connections)
+    if memory is None:
+        memory = max(DEFAULT_AUTO_MEMORY, 2 * part_size)
+        if memory > DEFAULT_AUTO_MEMORY:
+            LOG.info(
+                "max_memory for max_concurrency='auto' is %d MiB, two parts of %d MiB "
+                "(the default, 72 MiB, holds fewer)",
+                memory // MiB,
+                part_size // MiB,
+            )
+    elif memory < 2 * part_size:
+        raise MemoryBudgetError(memory, part_size)
+    return AutoPace(memory, part_size, connections)
 
 
 def _summary(error: BaseException) -> str:

@@ -364,3 +364,62 @@ def test_a_failing_task_group_sibling_aborts_the_upload(
 
     asyncio.run(main())
     assert proxy.requests("PUT", "partNumber=1")
+
+
+@pytest.mark.timeout(60)  # before the fix, the loop waited for the lock for ever
+def test_a_shared_writer_never_holds_the_loop_while_its_owner_aborts(
+    s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
+) -> None:
+    """Two tasks write into one writer; the one owning ``async with`` fails, and the abort
+    takes 1.5 s: the other task's writes neither wait on the loop for the writer's lock nor
+    hang the on_end callback; each gets a one-line error once the writer has ended."""
+    proxy.add(Rule("hold", method="DELETE", seconds=1.5))
+    ends: list[bool] = []
+    refused: list[str] = []
+    lags: list[float] = []
+
+    async def main() -> None:
+        async def ended(completed: bool) -> None:
+            ends.append(completed)
+
+        writer = cloudpipe.aio.AsyncS3MultipartWriter(
+            bucket, "k", client=proxied, part_size=PART, on_end=ended
+        )
+        stop = asyncio.Event()
+
+        async def ticker() -> None:
+            while not stop.is_set():
+                started = time.monotonic()
+                await asyncio.sleep(0.01)
+                lags.append(time.monotonic() - started - 0.01)
+
+        async def owner() -> None:
+            async with writer:
+                await writer.write(DATA[: PART + 10])  # a part stored: an upload to abort
+                await asyncio.sleep(0.1)
+                raise RuntimeError("the owner failed")
+
+        async def other() -> None:
+            while True:
+                try:
+                    await writer.write(b"y" * 100)
+                except ValueError as error:
+                    refused.append(str(error))
+                    return
+                await asyncio.sleep(0.005)
+
+        ticking = asyncio.create_task(ticker())
+        writing = asyncio.create_task(other())
+        with pytest.raises(RuntimeError, match="the owner failed"):
+            await owner()
+        await writing
+        stop.set()
+        await ticking
+
+    asyncio.run(main())
+    assert ends == [False]
+    assert len(refused) == 1
+    assert "closed writer" in refused[0]
+    assert "\n" not in refused[0]
+    assert max(lags) < 0.5, max(lags)  # the abort took 1.5 s, off the loop
+    assert_no_trace(s3, bucket, "k")

@@ -223,7 +223,27 @@ def interrupt_async(bucket: str, key: str, concurrency: int) -> None:
         say("interrupted", "KeyboardInterrupt")
 
 
+def interrupt_twice(bucket: str, key: str, concurrency: int) -> None:
+    """Parts in flight (max_concurrency=4), then Ctrl-C, and Ctrl-C again while the writer
+    waits for them: say what the writer reports of its ending."""
+    w = cloudpipe.S3MultipartWriter(
+        bucket,
+        key,
+        part_size=PART,
+        max_concurrency=4,
+        on_end=lambda completed: say("on_end", completed),
+    )
+    try:
+        with w:
+            for _ in range(8):
+                w.write(CHILD)
+    except KeyboardInterrupt:
+        say("ending", w.ending.state.value)
+        say("repr", repr(w))
+
+
 SCENARIOS = {
+    "interrupt-twice": interrupt_twice,
     "exit-async": exit_async,
     "interrupt-async": interrupt_async,
     "journal": journaled,
