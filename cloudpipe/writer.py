@@ -320,7 +320,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             ) from None
         with view:
             self._enter("write")
-            if not self._lock.acquire(blocking=wait):
+            if not self._lock.acquire(wait):
                 return -1
             try:
                 self._caller = threading.get_ident()
