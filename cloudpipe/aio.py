@@ -26,8 +26,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cloudpipe.clients import with_client
 from cloudpipe.ending import shown
-from cloudpipe.s3 import with_client
 from cloudpipe.text import parse_url
 from cloudpipe.writer import S3MultipartWriter
 

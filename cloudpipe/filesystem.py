@@ -33,7 +33,7 @@ except ImportError as missing:  # pragma: no cover - the entry point is only use
 
 from botocore.exceptions import ClientError
 
-from cloudpipe.s3 import default_client, object_exists, with_client
+from cloudpipe.clients import default_client, object_exists, with_client
 from cloudpipe.text import exclusive
 from cloudpipe.writer import S3MultipartWriter
 

@@ -114,7 +114,7 @@ class PartPipeline:
         Returns ``(number, nbytes, part)`` of the parts not landed yet that were stored, in
         part order, up to the first that failed or was dropped (for a journal to record).
         """
-        self._requests.stop_parts()  # a part of an abandoned upload is not worth a retry
+        self._requests.tries.stop_parts()  # a part of an abandoned upload is not worth a retry
         for flight in self._flying:
             flight.future.cancel()
         wait([flight.future for flight in self._flying])

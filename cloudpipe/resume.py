@@ -15,10 +15,11 @@ from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from cloudpipe.checksums import crc32_text, crc32_value, full_crc32, key_md5, quoted
+from cloudpipe.clients import configured_attempts, default_client
 from cloudpipe.ending import shown
 from cloudpipe.errors import ResumeError, UploadError, error_code
 from cloudpipe.journal import Journal, JournaledPart, JournalState
-from cloudpipe.s3 import ObjectRequests, configured_attempts, default_client
+from cloudpipe.s3 import ObjectRequests
 from cloudpipe.writer import S3MultipartWriter
 
 if TYPE_CHECKING:

@@ -1,309 +1,46 @@
-"""The S3 requests of one upload: which extra_args each carries, retries, deadlines, the
-checks of every answer, and one-line errors.
-
-Retries compose with botocore's own: cloudpipe's ``max_attempts`` counts its own tries, and
-each try is one botocore call. The client cloudpipe makes when given none has botocore's
-retries turned off (``total_max_attempts=1``), so ``max_attempts`` is the exact number of
-requests per part. A client passed in keeps its own retry configuration, and its retries
-happen inside each of cloudpipe's tries; pass one built with
-``Config(retries={"total_max_attempts": 1})`` for exact counts.
-
-Tries are spaced to ride out an outage rather than to give up quickly: the first retry comes
-after about a second, the second about five seconds later, then every twenty seconds, so the
-default three tries span more than five seconds and ten tries more than a minute.
+"""The S3 requests of one upload, each sent through one helper (its extra_args, its retries
+and deadline from cloudpipe.retry), its answer checked, and failing as one UploadError.
 """
 
 from __future__ import annotations
 
-import base64
-import functools
 import hashlib
 import logging
-import os
-import random
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import boto3
-import botocore.session
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-from botocore.model import StructureShape
-from botocore.validate import ParamValidator
+from botocore import xform_name
 
-from cloudpipe.autoconcurrency import MAX_CONCURRENCY
-from cloudpipe.checksums import (
-    Checksums,
-    composite_crc32,
-    crc32,
-    key_md5,
-    multipart_etag,
-    quoted,
-)
-from cloudpipe.deadline import WATCHER
+from cloudpipe.checksums import Checksums, composite_crc32, crc32, multipart_etag, quoted
 from cloudpipe.ending import shown
-from cloudpipe.errors import (
-    ObjectExistsError,
-    UploadError,
-    describe,
-    error_code,
-    is_retryable,
+from cloudpipe.errors import ObjectExistsError, UploadError, describe, error_code
+from cloudpipe.extra_args import (
+    ABORT,
+    COMPLETE,
+    CREATE,
+    DELETE,
+    HEAD,
+    LIST_PARTS,
+    PUT,
+    UPLOAD_PART,
+    encode_sse_c,
+    is_per_request,
+    route_extra_args,
 )
+from cloudpipe.retry import GaveUp, Retries
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 LOG = logging.getLogger("cloudpipe")
-"""Retries (WARNING) and parts stored (DEBUG); the writer logs each upload's ending."""
-
-DEFAULT_ATTEMPTS = 3
-"""Tries per request when neither the caller nor the AWS configuration says (the seed's 3)."""
-MIN_RATE = 256 * 1024
-"""Bytes a second: a request body slower than this (plus the client's timeouts) is cut off."""
-COMPLETE_SECONDS_PER_PART = 0.1
-"""Extra deadline CompleteMultipartUpload gets for each part (S3 may take minutes for many)."""
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """The wait before each retry: ``first`` seconds, times ``growth`` each time, at most
-    ``cap``, stretched by up to ``jitter`` (never shortened, so an outage of a known length
-    is always ridden out)."""
-
-    first: float = 1.0
-    growth: float = 5.0
-    cap: float = 20.0
-    jitter: float = 0.25
-
-    def delay(self, retry: int) -> float:
-        """Seconds to wait before retry number ``retry`` (1 for the first)."""
-        nominal = min(self.cap, self.first * self.growth ** (retry - 1))
-        return nominal * random.uniform(1.0, 1.0 + self.jitter)
-
-
-BACKOFF = Backoff()
-
-CREATE = "CreateMultipartUpload"
-UPLOAD_PART = "UploadPart"
-COMPLETE = "CompleteMultipartUpload"
-ABORT = "AbortMultipartUpload"
-PUT = "PutObject"
-HEAD = "HeadObject"
-DELETE = "DeleteObject"
-LIST_PARTS = "ListParts"
-OPERATIONS = (CREATE, UPLOAD_PART, COMPLETE, ABORT, PUT, HEAD, DELETE, LIST_PARTS)
-_FOLLOW_UP = (HEAD, DELETE, LIST_PARTS)
-"""Requests that read back or remove what was written: they take only the arguments that say
-who owns the bucket and how the object is encrypted, never conditions or settings."""
-_FOLLOW_UP_ARGS = frozenset(
-    {
-        "ExpectedBucketOwner",
-        "RequestPayer",
-        "SSECustomerAlgorithm",
-        "SSECustomerKey",
-        "SSECustomerKeyMD5",
-    }
-)
-
-_SECRETS = frozenset({"SSECustomerKey", "CopySourceSSECustomerKey"})
-"""Arguments whose values no message may show."""
-
-_PER_REQUEST = frozenset(
-    {
-        "Bucket",
-        "Key",
-        "Body",
-        "ContentLength",
-        "ContentMD5",
-        "UploadId",
-        "PartNumber",
-        "MultipartUpload",
-        "MpuObjectSize",
-        "WriteOffsetBytes",
-        "IfMatchInitiatedTime",
-    }
-)
-"""Request members cloudpipe sets itself, request by request: never taken from extra_args."""
-
-
-CLIENT_CONFIG = Config(retries={"total_max_attempts": 1}, max_pool_connections=MAX_CONCURRENCY)
-"""For the clients cloudpipe makes: no retries of botocore's (cloudpipe retries, and counts),
-and a connection kept for each part that may be in flight (botocore keeps 10)."""
-
-
-def default_client() -> S3Client:
-    """``boto3.client("s3")``, which honours AWS_* variables and profiles, with CLIENT_CONFIG."""
-    return boto3.client("s3", config=CLIENT_CONFIG)
-
-
-def make_client(
-    endpoint_url: str | None = None,
-    profile: str | None = None,
-    region: str | None = None,
-    session: boto3.session.Session | None = None,
-) -> S3Client:
-    """A client as the AWS CLI would make it (the profile's credentials and settings, the
-    AWS_* variables), for ``endpoint_url`` if given, with CLIENT_CONFIG."""
-    if session is None:
-        session = boto3.session.Session(profile_name=profile, region_name=region)
-    elif profile is not None:
-        raise ValueError("pass a boto3 session or a profile, not both")
-    return session.client("s3", endpoint_url=endpoint_url, region_name=region, config=CLIENT_CONFIG)
-
-
-def object_exists(client: S3Client, bucket: str, key: str) -> bool:
-    """Whether HeadObject finds an object at the key; False when it cannot tell (no read
-    permission, say): an exclusive write's If-None-Match decides at the end, atomically."""
-    try:
-        client.head_object(Bucket=bucket, Key=key)
-    except (ClientError, BotoCoreError):
-        return False
-    return True
-
-
-CLIENT_ARGS = ("endpoint_url", "profile", "region", "session")
-"""What open() takes instead of a client: where the store is and who you are there."""
-
-
-def with_client(writer_args: dict[str, Any]) -> dict[str, Any]:
-    """``writer_args`` with CLIENT_ARGS replaced by the client they name (none given, and no
-    client: the writer makes its default one)."""
-    named = {name: writer_args.pop(name) for name in CLIENT_ARGS if name in writer_args}
-    if not named:
-        return writer_args
-    if writer_args.get("client") is not None:
-        raise ValueError(f"pass client or {', '.join(named)}, not both")
-    return writer_args | {"client": make_client(**named)}
-
-
-def configured_attempts(profile: str | None = None, default: int = DEFAULT_ATTEMPTS) -> int:
-    """Tries per request as the user's AWS configuration sets them (``AWS_MAX_ATTEMPTS``, or
-    ``max_attempts`` in the profile), else ``default``."""
-    where = ("AWS_MAX_ATTEMPTS", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE")
-    value = _configured_value(profile, tuple(os.environ.get(name) for name in where))
-    try:
-        attempts = int(value) if value is not None else default
-    except ValueError:
-        raise ValueError(
-            f"max_attempts in the AWS configuration is not a number: {value!r}"
-        ) from None
-    if attempts < 1:
-        raise ValueError(f"max_attempts in the AWS configuration must be 1 or more, not {attempts}")
-    return attempts
-
-
-@functools.lru_cache(maxsize=8)
-def _configured_value(profile: str | None, environment: tuple[str | None, ...]) -> str | None:
-    """``max_attempts`` from botocore's configuration chain, read once per profile and
-    environment (a botocore session takes milliseconds to load; writers come by the
-    thousand)."""
-    value = botocore.session.Session(profile=profile).get_config_variable("max_attempts")
-    return None if value is None else str(value)
-
-
-def _is_per_request(member: str) -> bool:
-    # ChecksumCRC32, ChecksumSHA256, ...: a digest of one body, not a setting of the object.
-    checksum_value = member.startswith("Checksum") and member not in (
-        "ChecksumAlgorithm",
-        "ChecksumType",
-    )
-    return member in _PER_REQUEST or checksum_value
-
-
-def route_extra_args(
-    client: S3Client, bucket: str, key: str, extra_args: Mapping[str, Any]
-) -> dict[str, dict[str, Any]]:
-    """Split ``extra_args`` into the arguments of each request, checked against botocore's model.
-
-    A key goes to every request whose input takes it: ContentType and Metadata to
-    CreateMultipartUpload and PutObject only, SSE-C keys also to every UploadPart and to
-    CompleteMultipartUpload, ExpectedBucketOwner and RequestPayer to every request, the
-    HeadObject and DeleteObject of the integrity checks included. An unknown
-    key or a value of the wrong type is a ValueError now rather than a failed request later.
-    """
-    _check_headers(extra_args)
-    shapes = {op: _input_shape(client, op) for op in OPERATIONS}
-    members = {op: set(shape.members) for op, shape in shapes.items()}
-    allowed = {m for op in (CREATE, PUT, COMPLETE) for m in members[op] if not _is_per_request(m)}
-    unknown = sorted(set(extra_args) - allowed)
-    if unknown:
-        raise ValueError(
-            f"extra_args: unknown key {unknown[0]!r}; accepted keys: {', '.join(sorted(allowed))}"
-        )
-    routed = {op: {k: v for k, v in extra_args.items() if k in members[op]} for op in OPERATIONS}
-    for op in _FOLLOW_UP:
-        routed[op] = {k: v for k, v in routed[op].items() if k in _FOLLOW_UP_ARGS}
-    validator = ParamValidator()
-    for op in OPERATIONS:
-        placeholders = {"Bucket": bucket, "Key": key, "UploadId": "-", "PartNumber": 1}
-        placeholders |= {name: "-" for name in _SECRETS}  # checked by _check_headers
-        params = {k: v for k, v in placeholders.items() if k in members[op]} | {
-            k: v for k, v in routed[op].items() if k not in _SECRETS
-        }
-        report = validator.validate(params, shapes[op])
-        if report.has_errors():
-            lines = report.generate_report().splitlines()
-            raise ValueError("extra_args: " + "; ".join(line.strip() for line in lines))
-    return routed
-
-
-def _check_headers(extra_args: Mapping[str, Any]) -> None:
-    """Refuse now what cannot travel as an HTTP header, rather than fail (or be retried) later.
-
-    S3 carries these arguments in headers, which take printable ASCII only: a CR or LF would
-    split the request, and other characters break its signature. An SSE-C key is never shown.
-    """
-    for name, value in extra_args.items():
-        if name in _SECRETS:
-            if not isinstance(value, (str, bytes)):
-                raise ValueError(
-                    f"extra_args {name} must be str or bytes, not {type(value).__name__}"
-                )
-        elif name == "Metadata" and isinstance(value, Mapping):
-            for field, text in value.items():
-                for what, item in (("name", field), ("value", text)):
-                    if isinstance(item, str) and not _is_header_text(item):
-                        raise ValueError(
-                            f"extra_args Metadata {field!r}: the {what} is not printable ASCII, "
-                            "which S3 metadata must be (HTTP headers): encode it first, "
-                            "e.g. with urllib.parse.quote"
-                        )
-        elif isinstance(value, str) and not _is_header_text(value):
-            raise ValueError(
-                f"extra_args {name}={value!r} is not printable ASCII, which it must be to "
-                "travel as an HTTP header"
-            )
-
-
-def _encode_sse_c(args: Mapping[str, Any]) -> dict[str, Any]:
-    """``args`` with an SSE-C key as S3 takes it (base64, with its MD5): what botocore does
-    for the requests that write and read objects, but not for ListParts."""
-    key = args.get("SSECustomerKey")
-    if key is None or "SSECustomerKeyMD5" in args:
-        return dict(args)
-    data = key.encode("utf-8") if isinstance(key, str) else bytes(key)
-    return dict(args) | {
-        "SSECustomerKey": base64.b64encode(data).decode("ascii"),
-        "SSECustomerKeyMD5": key_md5(data),
-    }
-
-
-def _is_header_text(text: str) -> bool:
-    return text.isascii() and text.isprintable()
-
-
-def _input_shape(client: S3Client, operation: str) -> StructureShape:
-    shape = client.meta.service_model.operation_model(operation).input_shape
-    assert shape is not None, f"botocore's model of {operation} has no input"
-    return shape
+"""Parts stored (DEBUG); cloudpipe.retry logs retries, the writer each upload's ending."""
 
 
 class ObjectRequests:
-    """Every request that writes one object, each retried, given a deadline, its answer
-    checked, and failing as one UploadError."""
+    """Every request that writes one object: each sent through ``_send`` (its arguments, its
+    tries), its answer checked here, and failing as one UploadError."""
 
     def __init__(
         self,
@@ -317,11 +54,6 @@ class ObjectRequests:
         self.client = client
         self.bucket = bucket
         self.key = key
-        self.max_attempts = max_attempts
-        self.retries = 0
-        """Requests sent again so far (a sign of throttling, for max_concurrency="auto")."""
-        self._parts_stopped = False
-        self._hurried = False
         self._checksums = Checksums(checksum)
         chosen = {"ChecksumAlgorithm", "ChecksumType"} & set(extra_args)
         if chosen and checksum != "none":
@@ -331,42 +63,29 @@ class ObjectRequests:
             )
         self._args = route_extra_args(client, bucket, key, extra_args)
         self._args[CREATE] |= self._checksums.create_args
-        self._args[LIST_PARTS] = _encode_sse_c(self._args[LIST_PARTS])
+        self._args[LIST_PARTS] = encode_sse_c(self._args[LIST_PARTS])
         self._part_checksums = "ChecksumAlgorithm" in self._args[CREATE]
         config = client.meta.config  # botocore-stubs do not list the timeouts Config has
         timeouts = (getattr(config, "read_timeout", 60), getattr(config, "connect_timeout", 60))
-        self._patience = float(sum(timeouts))
-
-    def stop_parts(self) -> None:
-        """The upload is being abandoned: a part request in flight gets no more tries."""
-        self._parts_stopped = True
-
-    def hurry(self) -> None:
-        """Someone is waiting to be let go (an interrupt came while the writer was ending):
-        no request is tried again from now on, so that the ending takes one try each."""
-        self._hurried = True
+        self.tries = Retries(max_attempts, float(sum(timeouts)), self.url)
 
     @property
     def url(self) -> str:
         """The object's URL as messages show it (a repr when the key is not printable)."""
         return shown(f"s3://{self.bucket}/{self.key}")
 
+    @property
+    def retries(self) -> int:
+        """Requests sent again so far (a sign of throttling, for max_concurrency="auto")."""
+        return self.tries.retried
+
     def put_object(self, body: bytearray, crc: int | None = None) -> dict[str, Any]:
         """Store the whole object with one PutObject, and check what S3 says it stored
         (``crc``: the body's CRC32, if already computed)."""
         sent = self._checksums.body_args(body, crc)
         declared = {"ChecksumAlgorithm": "CRC32"} if "ChecksumCRC32" in sent else {}
-        response = self._call(
-            PUT,
-            None,
-            None,
-            self.client.put_object,
-            Body=body,
-            ContentLength=len(body),
-            **sent,
-            **declared,  # some stores keep a CRC32 only when told which algorithm it is
-            **self._args[PUT],
-        )
+        # some stores keep a CRC32 only when told which algorithm it is: ``declared``
+        response = self._send(PUT, {"Body": body, "ContentLength": len(body)} | sent | declared)
         self._require(response, "ETag", PUT, None, None)
         problem = self._checksums.mismatch(sent, response)
         if problem:
@@ -376,9 +95,7 @@ class ObjectRequests:
 
     def create(self) -> str:
         """Start a multipart upload and return its id."""
-        response = self._call(
-            CREATE, None, None, self.client.create_multipart_upload, **self._args[CREATE]
-        )
+        response = self._send(CREATE, {})
         return str(self._require(response, "UploadId", CREATE, None, None))
 
     def upload_part(
@@ -389,18 +106,9 @@ class ObjectRequests:
         sent = self._checksums.body_args(body, crc)
         what = f"part {number}"
         started = time.perf_counter()
-        response = self._call(
-            what,
-            upload_id,
-            number,
-            self.client.upload_part,
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=body,
-            ContentLength=len(body),
-            **sent,
-            **self._args[UPLOAD_PART],
-        )
+        params: dict[str, Any] = {"UploadId": upload_id, "PartNumber": number, "Body": body}
+        params |= {"ContentLength": len(body), **sent}
+        response = self._send(UPLOAD_PART, params, what, upload_id, number)
         etag = self._require(response, "ETag", what, upload_id, number)
         problem = self._checksums.mismatch(sent, response)
         if problem:
@@ -414,7 +122,7 @@ class ObjectRequests:
         )
         part: dict[str, Any] = {"ETag": etag, "PartNumber": number}
         if self._part_checksums:
-            part |= {k: v for k, v in response.items() if _is_per_request(k) and k != "ContentMD5"}
+            part |= {k: v for k, v in response.items() if is_per_request(k) and k != "ContentMD5"}
             part |= {k: v for k, v in sent.items() if k != "ContentMD5"}
         return part  # type: ignore[return-value]
 
@@ -428,16 +136,9 @@ class ObjectRequests:
         A failure here leaves the outcome unknown (the store may have completed the object
         before the answer was lost): the caller finds out with ``stored``.
         """
-        response = self._call(
-            COMPLETE,
-            upload_id,
-            None,
-            self.client.complete_multipart_upload,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": parts},
-            **self._checksums.complete_args(whole_crc32),
-            **self._args[COMPLETE],
-        )
+        params = {"UploadId": upload_id, "MultipartUpload": {"Parts": parts}}
+        params |= self._checksums.complete_args(whole_crc32)
+        response = self._send(COMPLETE, params, COMPLETE, upload_id)
         self._fill_in_after_complete(upload_id, parts, response)
         problem = self._checksums.object_mismatch(parts, response, whole_crc32)
         if problem:
@@ -458,14 +159,7 @@ class ObjectRequests:
             return
         what = f"{COMPLETE} answered without ETag, and {HEAD}"
         try:
-            head = self._call(
-                HEAD,
-                upload_id,
-                None,
-                self.client.head_object,
-                ChecksumMode="ENABLED",
-                **self._args[HEAD],
-            )
+            head = self._head(upload_id)
         except UploadError as error:
             if not needs_etag:
                 return  # the object's CRC32 stays unknown; its ETag was checked
@@ -491,17 +185,9 @@ class ObjectRequests:
     def abort(self, upload_id: str) -> None:
         """Abort the upload so that no part stays stored (and billed); gone already is fine."""
         try:
-            self._call(
-                ABORT,
-                upload_id,
-                None,
-                self.client.abort_multipart_upload,
-                UploadId=upload_id,
-                **self._args[ABORT],
-            )
+            self._send(ABORT, {"UploadId": upload_id}, ABORT, upload_id)
         except UploadError as error:
-            cause = error.__cause__
-            if error_code(cause) != "NoSuchUpload":
+            if error_code(error.__cause__) != "NoSuchUpload":
                 raise
 
     def list_parts(self, upload_id: str) -> dict[int, dict[str, Any]]:
@@ -509,16 +195,8 @@ class ObjectRequests:
         found: dict[int, dict[str, Any]] = {}
         marker = 0
         while True:
-            page = self._call(
-                LIST_PARTS,
-                upload_id,
-                None,
-                self.client.list_parts,
-                UploadId=upload_id,
-                MaxParts=1000,
-                PartNumberMarker=marker,
-                **self._args[LIST_PARTS],
-            )
+            params = {"UploadId": upload_id, "MaxParts": 1000, "PartNumberMarker": marker}
+            page = self._send(LIST_PARTS, params, LIST_PARTS, upload_id)
             for part in page.get("Parts", []):
                 found[int(part["PartNumber"])] = part
             if not page.get("IsTruncated"):
@@ -545,14 +223,7 @@ class ObjectRequests:
         so for one the answer is what the store holds when asked.
         """
         try:
-            head = self._call(
-                HEAD,
-                None,
-                None,
-                self.client.head_object,
-                ChecksumMode="ENABLED",
-                **self._args[HEAD],
-            )
+            head = self._head(None)
         except UploadError:
             return None
         etag = quoted(str(head.get("ETag") or ""))
@@ -567,6 +238,48 @@ class ObjectRequests:
                 or head.get("ChecksumCRC32") == crc32(body)  # an ETag that is not an MD5
             )
         return head if same else None
+
+    def error(
+        self,
+        message: str,
+        upload_id: str | None,
+        part_number: int | None,
+        kind: type[UploadError] = UploadError,
+    ) -> UploadError:
+        """An UploadError (or ``kind``) about this object: ``s3://bucket/key: message``."""
+        return kind(
+            f"{self.url}: {message}",
+            bucket=self.bucket,
+            key=self.key,
+            upload_id=upload_id,
+            part_number=part_number,
+        )
+
+    def _send(
+        self,
+        operation: str,
+        params: Mapping[str, Any],
+        what: str | None = None,
+        upload_id: str | None = None,
+        part_number: int | None = None,
+    ) -> dict[str, Any]:
+        """Send ``operation`` for this object with ``params`` and the extra_args it takes,
+        tried as cloudpipe.retry says; an UploadError (``what`` failed...) when it gave up,
+        an ObjectExistsError when the store refused to replace an object (``IfNoneMatch``)."""
+        request = getattr(self.client, xform_name(operation))
+        arguments = {"Bucket": self.bucket, "Key": self.key, **params, **self._args[operation]}
+        try:
+            return self.tries.call(what or operation, request, part_number is not None, **arguments)
+        except GaveUp as failure:
+            taken = "IfNoneMatch" in arguments and error_code(failure.__cause__) == (
+                "PreconditionFailed"
+            )
+            kind = ObjectExistsError if taken else UploadError
+            raise self.error(str(failure), upload_id, part_number, kind) from failure.__cause__
+
+    def _head(self, upload_id: str | None) -> dict[str, Any]:
+        """HeadObject of the key, with the object's checksum."""
+        return self._send(HEAD, {"ChecksumMode": "ENABLED"}, HEAD, upload_id)
 
     def _require(
         self,
@@ -591,88 +304,9 @@ class ObjectRequests:
     def _discard(self, response: Mapping[str, Any]) -> None:
         """Delete an object (this version of it) that failed its integrity check."""
         version = response.get("VersionId")
-        self._call(
-            DELETE,
-            None,
-            None,
-            self.client.delete_object,
-            **({"VersionId": version} if version else {}),
-            **self._args[DELETE],
-        )
-
-    def _deadline(self, params: Mapping[str, Any]) -> float:
-        """Seconds a request may take: the client's timeouts, plus time in proportion to what
-        it carries (its body at MIN_RATE, or the parts CompleteMultipartUpload joins)."""
-        body = params.get("Body")
-        parts = params.get("MultipartUpload", {}).get("Parts", ())
-        return (
-            self._patience
-            + (len(body) / MIN_RATE if body is not None else 0.0)
-            + len(parts) * COMPLETE_SECONDS_PER_PART
-        )
+        self._send(DELETE, {"VersionId": version} if version else {})
 
     def _integrity_error(
         self, what: str, problem: str, upload_id: str | None, part_number: int | None
     ) -> UploadError:
         return self.error(f"{what} failed its integrity check: {problem}", upload_id, part_number)
-
-    def error(
-        self,
-        message: str,
-        upload_id: str | None,
-        part_number: int | None,
-        kind: type[UploadError] = UploadError,
-    ) -> UploadError:
-        """An UploadError (or ``kind``) about this object: ``s3://bucket/key: message``."""
-        return kind(
-            f"{self.url}: {message}",
-            bucket=self.bucket,
-            key=self.key,
-            upload_id=upload_id,
-            part_number=part_number,
-        )
-
-    def _call(
-        self,
-        what: str,
-        upload_id: str | None,
-        part_number: int | None,
-        request: Callable[..., Mapping[str, Any]],
-        **params: Any,
-    ) -> dict[str, Any]:
-        seconds = self._deadline(params)
-        attempt = 1
-        while True:
-            failure: ClientError | BotoCoreError | None = None
-            with WATCHER.deadline(seconds) as deadline:
-                try:
-                    response = dict(request(Bucket=self.bucket, Key=self.key, **params))
-                except (ClientError, BotoCoreError) as error:
-                    failure = error
-            if failure is None and not deadline.expired:
-                return response
-            # cut off at its deadline, whatever botocore made of the half-read answer
-            retryable = deadline.expired or (failure is not None and is_retryable(failure))
-            stopped = self._hurried or (self._parts_stopped and part_number is not None)
-            if attempt >= self.max_attempts or not retryable or stopped:
-                tries = f" after {attempt} attempts" if attempt > 1 else ""
-                cause = describe(failure) if failure is not None else "an answer cut short"
-                if deadline.expired:
-                    cause = f"cut off at its deadline of {seconds:.0f} s ({cause})"
-                message = f"{what} failed{tries}: {cause}"
-                taken = error_code(failure) == "PreconditionFailed"
-                kind = ObjectExistsError if taken and params.get("IfNoneMatch") else UploadError
-                raise self.error(message, upload_id, part_number, kind) from failure
-            self.retries += 1
-            delay = BACKOFF.delay(attempt)
-            LOG.warning(
-                "%s: %s failed (attempt %d of %d): %s; retrying in %.2f s",
-                self.url,
-                what,
-                attempt,
-                self.max_attempts,
-                describe(failure) if failure is not None else "cut off at its deadline",
-                delay,
-            )
-            time.sleep(delay)
-            attempt += 1

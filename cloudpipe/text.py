@@ -13,8 +13,8 @@ import io
 from types import TracebackType
 from typing import Any, Literal, overload
 
+from cloudpipe.clients import object_exists, with_client
 from cloudpipe.compression import CompressedWriter, codec_for
-from cloudpipe.s3 import object_exists, with_client
 from cloudpipe.writer import S3MultipartWriter
 
 _TEXT_MODES = ("w", "wt", "x", "xt")

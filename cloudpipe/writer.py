@@ -39,6 +39,7 @@ from cloudpipe import lifetime
 from cloudpipe.autoconcurrency import MAX_CONCURRENCY, AutoPace, FixedPace
 from cloudpipe.buffer import PartBuffer
 from cloudpipe.checksums import quoted
+from cloudpipe.clients import configured_attempts, default_client
 from cloudpipe.ending import OPEN, Ending, State, shown
 from cloudpipe.errors import MemoryBudgetError, UploadError, describe
 from cloudpipe.journal import NO_JOURNAL, Journal, NoJournal, new_state
@@ -51,7 +52,7 @@ from cloudpipe.partsize import (
     PartSizeSchedule,
 )
 from cloudpipe.pipeline import PartPipeline
-from cloudpipe.s3 import LOG, ObjectRequests, configured_attempts, default_client
+from cloudpipe.s3 import LOG, ObjectRequests
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -806,7 +807,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                 raise
             except BaseException as interrupt:
                 interrupts.append(interrupt)
-                self._requests.hurry()
+                self._requests.tries.hurry()
 
     def _end(self, ending: Ending, *, forked: bool = False) -> None:
         self._ending = ending

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import cloudpipe
-import cloudpipe.s3
+import cloudpipe.retry
 from tests.faultproxy import FaultProxy
 from tests.servers import (
     ACCESS_KEY,
@@ -33,7 +33,7 @@ PART = 5 * 2**20  # S3's smallest part: the tests use it to cross part boundarie
 _bucket_numbers = itertools.count()
 
 
-FAST_BACKOFF = cloudpipe.s3.Backoff(first=0.01, growth=2.0, cap=0.05)
+FAST_BACKOFF = cloudpipe.retry.Backoff(first=0.01, growth=2.0, cap=0.05)
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +41,7 @@ def fast_backoff(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     """Retries in this process wait milliseconds, not seconds, except in the tests marked
     ``real_backoff``, which measure the real spacing (and in child processes)."""
     if request.node.get_closest_marker("real_backoff") is None:
-        monkeypatch.setattr(cloudpipe.s3, "BACKOFF", FAST_BACKOFF)
+        monkeypatch.setattr(cloudpipe.retry, "BACKOFF", FAST_BACKOFF)
 
 
 SELECTED = os.environ.get("CLOUDPIPE_SERVERS", ",".join(DEFAULT_SERVERS)).split(",")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import cloudpipe
-from cloudpipe.s3 import OPERATIONS, route_extra_args
+from cloudpipe.extra_args import OPERATIONS, route_extra_args
 from tests.conftest import PART, pending_uploads, read_object
 from tests.faultproxy import FaultProxy
 

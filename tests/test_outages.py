@@ -82,7 +82,7 @@ def test_a_trickling_answer_is_cut_off_and_retried(
         writer.write(DATA[:size])
     assert read_object(s3, bucket, "k") == DATA[:size]
     assert [entry.action for entry in proxy.requests("PUT")][:2] == ["trickle", "forward"]
-    deadline = 4 + min(size, PART) / cloudpipe.s3.MIN_RATE  # the timeouts, plus the body's time
+    deadline = 4 + min(size, PART) / cloudpipe.retry.MIN_RATE  # the timeouts, plus the body's time
     assert time.monotonic() - started < deadline + 10
 
 

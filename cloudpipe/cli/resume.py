@@ -1,0 +1,163 @@
+"""``cloudpipe resume JOURNAL [--input FILE | -- COMMAND]``: take up an upload a ``--journal``
+run left stored, after checking the stored prefix against the input read again."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
+
+from cloudpipe.cli.options import (
+    DEFAULT_ATTEMPTS,
+    Parser,
+    add_aws_options,
+    add_output_options,
+    add_transfer_options,
+    bar_label,
+    check_transfer_ranges,
+    client_for,
+    parse_extra_arg,
+    show_progress,
+    split_command,
+)
+from cloudpipe.cli.report import InputError, Job
+from cloudpipe.cli.stream import feed, open_input, result_of, run, start_producer
+from cloudpipe.clients import configured_attempts
+from cloudpipe.errors import (
+    ResumeError,
+)
+from cloudpipe.producer import Producer
+from cloudpipe.progress import Progress
+from cloudpipe.resume import resume
+from cloudpipe.writer import S3MultipartWriter
+
+if TYPE_CHECKING:
+    pass
+
+
+def build_resume_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="cloudpipe resume",
+        usage="%(prog)s JOURNAL [OPTIONS] [-] [--input FILE | -- COMMAND [ARG...]]",
+        description="Take up an upload that a 'cloudpipe --journal JOURNAL' run left stored "
+        "(killed, failed or interrupted). The input is read again from its start (standard "
+        "input, --input FILE, or the output of COMMAND run again): the stored parts are "
+        "checked against it, CRC32 by CRC32, and the rest is sent. The input must be the "
+        "same stream: a file, or a command whose output is the same each time (zfs send of "
+        "a snapshot, tar of a snapshot, pg_dump --snapshot).",
+    )
+    parser.add_argument("journal", metavar="JOURNAL", help="the --journal FILE of the run")
+    parser.add_argument(
+        "stdin", nargs="?", choices=["-"], metavar="-", help="read standard input (the default)"
+    )
+    source = parser.add_argument_group("input")
+    source.add_argument("--input", metavar="FILE", help="read FILE instead of standard input")
+    add_transfer_options(source)
+    source.add_argument(
+        "--extra-arg",
+        type=parse_extra_arg,
+        action="append",
+        default=[],
+        metavar="SSECustomerKey=KEY",
+        help="the SSE-C key of an SSE-C upload (the journal keeps only its MD5)",
+    )
+    add_aws_options(parser)
+    add_output_options(parser)
+    return parser
+
+
+def resume_upload(
+    options: argparse.Namespace,
+    command: list[str] | None,
+    forward: list[Callable[[int], None]],
+    job: Job,
+) -> dict[str, Any]:
+    """Check the stored prefix against the input, then stream the rest of it; the result."""
+    started = time.monotonic()
+    try:
+        with open(options.journal, "rb"):
+            pass
+    except OSError as error:
+        reason = error.strerror or error
+        raise InputError(f"cannot read journal {options.journal}: {reason}") from None
+    job.journal = options.journal  # until the writer exists, the upload is as it was
+    try:
+        with open(options.journal, "r+b"):
+            pass
+    except OSError as error:
+        reason = error.strerror or error
+        raise InputError(f"cannot write journal {options.journal}: {reason}") from None
+    if command is None:
+        source, producer = open_input(options.input), None
+    else:
+        source, producer = start_producer(command, forward)
+    client = client_for(options)
+    attempts = options.attempts or configured_attempts(options.profile, DEFAULT_ATTEMPTS)
+    label = "verifying " + bar_label(os.path.basename(options.journal))
+    with Progress(label, None, show_progress(options)) as bar:
+        try:
+            writer = resume(
+                options.journal,
+                client=client,
+                source=source,
+                extra_args=dict(options.extra_arg),
+                max_attempts=attempts,
+                max_concurrency=options.concurrency,
+                max_memory=options.max_memory,
+                on_drained=bar.part_stored,
+                on_verified=bar.verified,
+            )
+            job.writer = writer
+            verified = bar.count if writer.closed else writer.tell()
+            if writer.closed:
+                finish_completed(writer, source, producer, verified)
+        except Exception as error:
+            if producer is not None:  # a producer that failed is what to blame, not the input
+                failed = producer.failure()
+                producer.stop()
+                if failed is not None:
+                    raise failed from error
+            raise
+        except BaseException:
+            if producer is not None:
+                producer.stop()
+            raise
+        verify_seconds = time.monotonic() - started
+        size, interrupted = verified, None
+        if not writer.closed:
+            bar.relabel(bar_label(writer.name))
+            size, interrupted = feed(writer, lambda: (source, producer), bar, None)
+    result = result_of(writer.name, writer, size, started, interrupted)
+    result["resumed_from"] = verified
+    result["verify_seconds"] = round(verify_seconds, 3)
+    return result
+
+
+def finish_completed(
+    writer: S3MultipartWriter, source: IO[bytes], producer: Producer | None, size: int
+) -> None:
+    """The upload was completed before the crash: the input must end where the object does."""
+    if source.read(1):
+        raise ResumeError(
+            f"{writer.name} was completed before the crash, with {size} bytes, but the input "
+            "goes on past them: it is not the stream the object was made from (the object is "
+            "left as it is)",
+            "",
+        )
+    if producer is not None:
+        producer.finish()
+
+
+def resume_main(argv: list[str]) -> int:
+    """``cloudpipe resume JOURNAL``: take up an upload a --journal run left stored."""
+    argv, command = split_command(argv)
+    parser = build_resume_parser()
+    options = parser.parse_intermixed_args(argv)  # the '-' may come after options
+    if options.stdin and options.input:
+        parser.error("'-' (standard input) and --input FILE both name the input: choose one")
+    if command is not None and (not command or options.input or options.stdin):
+        parser.error("-- takes a command to run, whose output is the input (and no --input)")
+    check_transfer_ranges(options, parser)
+    return run(options, command, lambda forward, job: resume_upload(options, command, forward, job))
