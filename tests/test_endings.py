@@ -556,3 +556,43 @@ def test_an_ending_is_one_value_every_report_reads(
     assert failed.value.journal == str(journal)
     assert not object_exists(s3, bucket, "k")
     s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=writer.upload_id)
+
+
+@pytest.mark.parametrize("fault", ["kept", "pending"])
+def test_the_command_reads_the_ending_not_the_words(
+    bucket: str,
+    s3: Any,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fault: str,
+) -> None:
+    """Every word of the notes and outcomes changed: the command's JSON and status, which
+    come from the ending's attributes, do not change."""
+    import cloudpipe.cli
+    import cloudpipe.ending
+
+    monkeypatch.setattr(cloudpipe.ending.Ending, "outcome", lambda self: "WORDS CHANGED")
+    monkeypatch.setattr(cloudpipe.ending.Ending, "leftover", lambda self: "(CHANGED)")
+    monkeypatch.setattr(cloudpipe.ending.Ending, "resume_hint", lambda self: "CHANGED")
+    for name, value in aws_env(proxy.endpoint_url, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    source = tmp_path / "data.bin"
+    source.write_bytes(DATA)
+    proxy.respond(403, "AccessDenied", "denied", method="PUT", path_contains="partNumber=2")
+    args = [f"s3://{bucket}/k", "--part-size", "5MiB", "--input", str(source), "--json"]
+    if fault == "kept":
+        args += ["--journal", str(tmp_path / "j")]
+    else:
+        proxy.respond(403, "AccessDenied", "no abort", method="DELETE", times=20)
+    with pytest.raises(SystemExit) as exited:
+        cloudpipe.cli.main(args)
+    assert exited.value.code == 1
+    result = json.loads(capsys.readouterr().out)
+    (upload,) = pending_uploads(s3, bucket)
+    assert result["state"] == fault
+    assert result["aborted"] is False
+    assert result["upload_id"] == upload["UploadId"]
+    assert result["journal"] == (str(tmp_path / "j") if fault == "kept" else None)
+    s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload["UploadId"])

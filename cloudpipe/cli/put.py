@@ -233,7 +233,7 @@ def upload(
     attempts = options.attempts or configured_attempts(options.profile, DEFAULT_ATTEMPTS)
     if options.no_clobber:
         refuse_existing(client, bucket, key, url)
-    source = open_input(options.input) if command is None else None
+    source = open_input(options.input, job) if command is None else None
     started = time.monotonic()
     with Progress(bar_label(url), options.expected_size, show_progress(options)) as bar:
         try:

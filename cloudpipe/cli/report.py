@@ -8,7 +8,7 @@ import contextlib
 import json
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from botocore.exceptions import BotoCoreError, NoCredentialsError
@@ -58,6 +58,8 @@ class Job:
 
     writer: S3MultipartWriter | None = None
     journal: str | None = None
+    files: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    """The input files it opened, closed when it ends."""
 
     def ending(self, error: BaseException) -> Ending:
         if self.writer is not None and self.writer.closed:

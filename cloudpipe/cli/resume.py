@@ -90,7 +90,7 @@ def resume_upload(
         reason = error.strerror or error
         raise InputError(f"cannot write journal {options.journal}: {reason}") from None
     if command is None:
-        source, producer = open_input(options.input), None
+        source, producer = open_input(options.input, job), None
     else:
         source, producer = start_producer(command, forward)
     client = client_for(options)

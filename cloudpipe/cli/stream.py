@@ -67,7 +67,8 @@ def interruptible() -> Iterator[list[Callable[[int], None]]]:
             signal.signal(sig, action)
 
 
-def open_input(path: str | None) -> IO[bytes]:
+def open_input(path: str | None, job: Job) -> IO[bytes]:
+    """Standard input, or the --input file (closed when the job ends)."""
     if path is None:
         if sys.stdin is None:
             raise InputError(
@@ -75,7 +76,7 @@ def open_input(path: str | None) -> IO[bytes]:
             )
         return cast(IO[bytes], sys.stdin.buffer)
     try:
-        return open(path, "rb")
+        return job.files.enter_context(open(path, "rb"))
     except OSError as error:
         raise InputError(f"cannot read --input {path}: {error.strerror or error}") from None
 
@@ -167,7 +168,7 @@ def run(
     try:
         if command is not None:
             Producer.check(command)
-        with interruptible() as forward:
+        with interruptible() as forward, job.files:
             result = work(forward, job)
     except Interrupted as interrupt:
         ending = job.ending(interrupt)
