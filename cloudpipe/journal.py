@@ -204,6 +204,15 @@ class NoJournal:
     """The journal of a writer made without one: it records nothing and keeps nothing."""
 
     path: str | None = None
+    schedule: PartSizeSchedule | None = None
+    """The part sizes of the upload it records (a resumed one keeps its own)."""
+    completed: dict[str, Any] | None = None
+    """The object's HeadObject answer, when a resume found the upload completed already."""
+
+    def recorded(self) -> tuple[str | None, list[JournaledPart]]:
+        """The upload id and the stored parts it records (a writer taking it up goes on
+        after them)."""
+        return None, []
 
     def upload_started(self, upload_id: str) -> None:
         pass
@@ -234,7 +243,11 @@ class Journal(NoJournal):
     def __init__(self, state: JournalState, fd: int) -> None:
         self.state = state
         self.path = state.path
+        self.schedule = state.schedule
         self._fd = fd
+
+    def recorded(self) -> tuple[str | None, list[JournaledPart]]:
+        return self.state.upload_id, list(self.state.parts)
 
     @classmethod
     def create(cls, state: JournalState) -> Journal:

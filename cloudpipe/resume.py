@@ -14,8 +14,8 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
+from cloudpipe.arguments import check_arguments
 from cloudpipe.checksums import crc32_text, crc32_value, full_crc32, key_md5, quoted
-from cloudpipe.clients import configured_attempts, default_client
 from cloudpipe.ending import shown
 from cloudpipe.errors import ResumeError, UploadError, error_code
 from cloudpipe.journal import Journal, JournaledPart, JournalState
@@ -85,42 +85,41 @@ def resume(
     taken = Journal.take_up(journal)
     try:
         state = taken.state
-        arguments = state.extra_args | _secrets(state, extra_args)
-        client = default_client() if client is None else client
-        attempts = configured_attempts() if max_attempts is None else max_attempts
-        requests = ObjectRequests(
-            client, state.bucket, state.key, arguments, attempts, state.checksum
+        callbacks = {"on_ready": on_ready, "on_drained": on_drained}
+        arguments = check_arguments(
+            state.bucket,
+            state.key,
+            client=client,
+            part_size=state.schedule.base,
+            expected_size=None,
+            max_attempts=max_attempts,
+            extra_args=state.extra_args | _secrets(state, extra_args),
+            checksum=state.checksum,
+            max_concurrency=max_concurrency,
+            max_memory=max_memory,
+            callbacks=callbacks | {"on_error": on_error, "on_end": on_end},
+            journal=None,
+            part_policy=None,
         )
-        completed = None
+        requests = ObjectRequests(
+            arguments.client,
+            state.bucket,
+            state.key,
+            arguments.extra_args,
+            arguments.max_attempts,
+            state.checksum,
+        )
         if state.upload_id is not None:
-            completed = _check_stored(state, requests)
+            taken.completed = _check_stored(state, requests)
         if source is not None:
             _check_source(state, source, on_verified)
         elif on_verified is not None:
             for part in state.parts:
                 on_verified(part.number, part.size)
-        writer = S3MultipartWriter(
-            state.bucket,
-            state.key,
-            client=client,
-            part_size=state.schedule.base,
-            max_attempts=attempts,
-            extra_args=arguments,
-            checksum=state.checksum,
-            max_concurrency=max_concurrency,
-            max_memory=max_memory,
-            on_ready=on_ready,
-            on_drained=on_drained,
-            on_error=on_error,
-            on_end=on_end,
-        )
     except BaseException:
         taken.close()
         raise
-    writer._continue(taken)
-    if completed is not None:
-        writer._found_completed(completed)
-    return writer
+    return S3MultipartWriter._continuing(arguments, taken)
 
 
 def _secrets(state: JournalState, extra_args: Mapping[str, Any] | None) -> dict[str, Any]:

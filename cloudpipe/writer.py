@@ -25,9 +25,7 @@ from __future__ import annotations
 import functools
 import io
 import logging
-import operator
 import os
-import re
 import threading
 import time
 import warnings
@@ -36,20 +34,16 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cloudpipe import lifetime
-from cloudpipe.autoconcurrency import MAX_CONCURRENCY, AutoPace, FixedPace
+from cloudpipe.arguments import WriterArguments, check_arguments
 from cloudpipe.buffer import PartBuffer
 from cloudpipe.checksums import quoted
-from cloudpipe.clients import configured_attempts, default_client
 from cloudpipe.ending import OPEN, Ending, State, shown
-from cloudpipe.errors import MemoryBudgetError, UploadError, describe
+from cloudpipe.errors import UploadError, describe
 from cloudpipe.journal import NO_JOURNAL, Journal, NoJournal, new_state
 from cloudpipe.parts import StoredParts
 from cloudpipe.partsize import (
-    MAX_PART_SIZE,
-    MIN_PART_SIZE,
     MiB,
     PartPolicy,
-    PartSizeSchedule,
 )
 from cloudpipe.pipeline import PartPipeline
 from cloudpipe.s3 import LOG, ObjectRequests
@@ -58,9 +52,6 @@ if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
-
-MAX_KEY_BYTES = 1024
-_BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")  # what botocore itself lets through
 
 
 class S3MultipartWriter(io.BufferedIOBase):
@@ -139,81 +130,61 @@ class S3MultipartWriter(io.BufferedIOBase):
         journal: str | os.PathLike[str] | None = None,
         part_policy: PartPolicy | None = None,
     ) -> None:
-        super().__init__()
-        _check_bucket(bucket)
-        _check_key(key)
-        part_size = _check_int(
-            "part_size", part_size, MIN_PART_SIZE, MAX_PART_SIZE, "5 MiB to 5 GiB"
-        )
-        if expected_size is not None:
-            expected_size = _check_int("expected_size", expected_size, 0, None, "0 or more")
-        if max_attempts is None:
-            max_attempts = configured_attempts()
-        max_attempts = _check_int("max_attempts", max_attempts, 1, None, "1 or more")
-        if isinstance(max_concurrency, str) and max_concurrency != "auto":
-            raise ValueError(
-                f"max_concurrency={max_concurrency!r}: an int 1 to {MAX_CONCURRENCY}, or 'auto'"
-            )
-        if max_concurrency != "auto":
-            max_concurrency = _check_int(
-                "max_concurrency",
-                max_concurrency,
-                1,
-                MAX_CONCURRENCY,
-                f"1 to {MAX_CONCURRENCY}, or 'auto'",
-            )
-            if max_memory is not None:
-                raise ValueError("max_memory applies to max_concurrency='auto' only")
-        elif max_memory is not None:
-            max_memory = _check_int("max_memory", max_memory, 1, None, "1 or more")
-        if not isinstance(checksum, str):
-            raise TypeError(f"checksum must be a str, not {type(checksum).__name__}")
-        if extra_args is not None and not isinstance(extra_args, Mapping):
-            raise TypeError(f"extra_args must be a dict, not {type(extra_args).__name__}")
-        callbacks: dict[str, object] = {"on_ready": on_ready, "on_drained": on_drained}
-        callbacks |= {"on_error": on_error, "on_end": on_end}
-        for name, callback in callbacks.items():
-            if callback is not None and not callable(callback):
-                raise TypeError(f"{name} must be callable or None, not {type(callback).__name__}")
-        if part_policy is not None and not isinstance(part_policy, PartPolicy):
-            raise TypeError(
-                f"part_policy must be a cloudpipe.PartPolicy or None, not "
-                f"{type(part_policy).__name__}"
-            )
-        if journal is not None and not isinstance(journal, (str, os.PathLike)):
-            raise TypeError(f"journal must be a path or None, not {type(journal).__name__}")
-        if journal is not None and checksum == "none":
-            raise ValueError(
-                "journal needs checksum 'crc32' or 'md5': it records each part's CRC32"
-            )
-
-        client = default_client() if client is None else client
-        if part_policy is None:
-            part_policy = PartPolicy.for_endpoint(client.meta.endpoint_url)
-        self._schedule = PartSizeSchedule.choose(part_size, expected_size, part_policy)
-        connections = getattr(client.meta.config, "max_pool_connections", MAX_CONCURRENCY)
-        self._pace = _pace(max_concurrency, max_memory, self._schedule.base, connections)
-        self._name = f"s3://{bucket}/{key}"
-        self._requests = ObjectRequests(
-            client,
+        arguments = check_arguments(
             bucket,
             key,
-            extra_args or {},
-            max_attempts,
-            checksum,
+            client=client,
+            part_size=part_size,
+            expected_size=expected_size,
+            max_attempts=max_attempts,
+            extra_args=extra_args,
+            checksum=checksum,
+            max_concurrency=max_concurrency,
+            max_memory=max_memory,
+            callbacks={"on_ready": on_ready, "on_drained": on_drained}
+            | {"on_error": on_error, "on_end": on_end},
+            journal=journal,
+            part_policy=part_policy,
+        )
+        self._setup(arguments, None)
+
+    @classmethod
+    def _continuing(cls, arguments: WriterArguments, journal: Journal) -> S3MultipartWriter:
+        """A writer that takes up the upload ``journal`` records, whose parts
+        cloudpipe.resume found stored: the next byte written goes after them. When resume
+        found the object completed already (``journal.completed``), it ends at once, as if
+        it had closed."""
+        writer = cls.__new__(cls)
+        writer._setup(arguments, journal)
+        if journal.completed is not None:
+            with writer._lock:
+                writer._result = journal.completed
+                writer._completed()
+        return writer
+
+    def _setup(self, arguments: WriterArguments, journal: NoJournal | None) -> None:
+        """Build the writer from checked arguments, new or (``journal``) taking one up."""
+        super().__init__()
+        bucket, key = arguments.bucket, arguments.key
+        self._schedule = (journal and journal.schedule) or arguments.schedule
+        self._pace = arguments.pace
+        self._name = f"s3://{bucket}/{key}"
+        self._requests = ObjectRequests(
+            arguments.client,
+            bucket,
+            key,
+            arguments.extra_args,
+            arguments.max_attempts,
+            arguments.checksum,
         )
         self._started = time.monotonic()
-        self._on_ready = on_ready
-        self._on_drained = on_drained
-        self._on_error = on_error
-        self._on_end = on_end
-        self._crc32 = checksum != "none"  # each part's CRC32, as it is filled
+        self._on_ready = arguments.callbacks["on_ready"]
+        self._on_drained = arguments.callbacks["on_drained"]
+        self._on_error = arguments.callbacks["on_error"]
+        self._on_end = arguments.callbacks["on_end"]
+        self._crc32 = arguments.checksum != "none"  # each part's CRC32, as it is filled
         self._buffer = PartBuffer(self._crc32)
         self._pipeline: PartPipeline | None = None
-        self._submitted = 0
-        self._position = 0
-        self._upload_id: str | None = None
-        self._parts = StoredParts()
         self._result: dict[str, Any] = {}
         self._ending = OPEN
         self._abort_done = False  # the abort request was answered (or failed for good)
@@ -222,12 +193,24 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._lock = threading.Lock()
         self._caller: int | None = None  # the thread inside a call (its callbacks included)
         self._pid = os.getpid()
-        self._journal: NoJournal = NO_JOURNAL
-        if journal is not None:
-            state = new_state(
-                os.fspath(journal), bucket, key, self._schedule, checksum, extra_args or {}
+        if journal is None and arguments.journal is not None:
+            journal = Journal.create(
+                new_state(
+                    arguments.journal,
+                    bucket,
+                    key,
+                    self._schedule,
+                    arguments.checksum,
+                    arguments.extra_args,
+                )
             )
-            self._journal = Journal.create(state)
+        self._journal: NoJournal = NO_JOURNAL if journal is None else journal
+        self._upload_id, stored = self._journal.recorded()
+        self._parts = StoredParts()
+        for part in stored:
+            self._parts.add(part.entry(), part.size)
+        self._submitted = len(stored)
+        self._position = stored[-1].end if stored else 0
         lifetime.track(self)
         self._ready = True
 
@@ -449,26 +432,6 @@ class S3MultipartWriter(io.BufferedIOBase):
             f"<cloudpipe.S3MultipartWriter {self.name!r} {self._ending.summary()}, "
             f"{self._position} bytes, {len(self._parts)} parts>"
         )
-
-    # -- resuming (see cloudpipe.resume) ---------------------------------------------------
-
-    def _continue(self, journal: Journal) -> None:
-        """Take up the upload ``journal`` records, whose parts resume() found stored: the
-        next byte written goes after them."""
-        self._journal = journal
-        self._schedule = journal.state.schedule
-        self._upload_id = journal.state.upload_id
-        self._parts = StoredParts()
-        for part in journal.state.parts:
-            self._parts.add(part.entry(), part.size)
-        self._submitted = len(self._parts)
-        self._position = journal.state.stored_bytes
-
-    def _found_completed(self, head: dict[str, Any]) -> None:
-        """The upload was completed before the crash: the writer ends as if it had closed."""
-        with self._lock:
-            self._result = head
-            self._completed()
 
     # -- parts -----------------------------------------------------------------------------
 
@@ -844,66 +807,6 @@ def _is_interrupt(error: BaseException) -> bool:
     return not isinstance(error, Exception)
 
 
-DEFAULT_AUTO_MEMORY = 72 * 2**20
-"""max_memory for max_concurrency="auto" when not given: 9 parts of 8 MiB, 8 in flight; raised
-to two parts (one uploading, one filling) when parts are larger than half of it."""
-
-
-def _pace(
-    concurrency: int | str, memory: int | None, part_size: int, connections: int
-) -> FixedPace | None:
-    """How many parts fly at once; None: synchronous, one part, uploaded in ``write()``.
-    Auto stays within the client's ``connections`` (more would open a connection per part)."""
-    if concurrency != "auto":
-        return FixedPace(int(concurrency)) if int(concurrency) > 1 else None
-    if memory is None:
-        memory = max(DEFAULT_AUTO_MEMORY, 2 * part_size)
-        if memory > DEFAULT_AUTO_MEMORY:
-            LOG.info(
-                "max_memory for max_concurrency='auto' is %d MiB, two parts of %d MiB "
-                "(the default, 72 MiB, holds fewer)",
-                memory // MiB,
-                part_size // MiB,
-            )
-    elif memory < 2 * part_size:
-        raise MemoryBudgetError(memory, part_size)
-    return AutoPace(memory, part_size, connections)
-
-
 def _summary(error: BaseException) -> str:
     text = str(error).splitlines()[0] if str(error) else ""
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def _check_int(name: str, value: object, low: int, high: int | None, allowed: str) -> int:
-    """``value`` as an int (any integer type: NumPy's too), checked against its range."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, not bool")
-    try:
-        number = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
-    if number < low or (high is not None and number > high):
-        raise ValueError(f"{name}={number} is out of range: it must be {allowed}")
-    return number
-
-
-def _check_bucket(bucket: object) -> None:
-    if not isinstance(bucket, str):
-        raise TypeError(f"bucket must be a str, not {type(bucket).__name__}")
-    if not (_BUCKET_NAME.fullmatch(bucket) or bucket.startswith("arn:")):
-        hint = " (cloudpipe.open takes s3:// URLs)" if "/" in bucket else ""
-        raise ValueError(f"bucket {bucket!r} is not a valid bucket name{hint}")
-
-
-def _check_key(key: object) -> None:
-    if not isinstance(key, str):
-        raise TypeError(f"key must be a str, not {type(key).__name__}")
-    if not key:
-        raise ValueError("key must not be empty")
-    try:
-        size = len(key.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise ValueError(f"key {key!r} is not valid Unicode text") from None
-    if size > MAX_KEY_BYTES:
-        raise ValueError(f"key is {size} bytes in UTF-8; S3 allows at most {MAX_KEY_BYTES}")

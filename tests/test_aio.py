@@ -100,6 +100,7 @@ def test_short_stream_and_empty_stream(s3: Any, bucket: str) -> None:
     assert read_object(s3, bucket, "empty") == b""
 
 
+@pytest.mark.alone
 def test_the_loop_keeps_running_while_parts_upload(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
 ) -> None:
@@ -366,6 +367,7 @@ def test_a_failing_task_group_sibling_aborts_the_upload(
     assert proxy.requests("PUT", "partNumber=1")
 
 
+@pytest.mark.alone
 @pytest.mark.timeout(60)  # before the fix, the loop waited for the lock for ever
 def test_a_shared_writer_never_holds_the_loop_while_its_owner_aborts(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any

@@ -133,6 +133,7 @@ def test_a_client_that_disconnects_midway_leaves_nothing(
     assert answer["bytes"] == 13
 
 
+@pytest.mark.alone
 def test_server_memory_stays_within_two_parts_while_a_body_streams(
     service: Service, s3: Any, bucket: str
 ) -> None:
@@ -149,6 +150,7 @@ def test_server_memory_stays_within_two_parts_while_a_body_streams(
     assert s3.head_object(Bucket=bucket, Key="big.bin")["ContentLength"] == 20 * PART
 
 
+@pytest.mark.alone
 def test_ping_answers_while_a_part_uploads(
     service: Service, proxy: FaultProxy, s3: Any, bucket: str
 ) -> None:

@@ -444,6 +444,7 @@ def fails_before_reading(args: list[str], env: dict[str, str]) -> tuple[float, s
     return time.monotonic() - started, one_line(err)
 
 
+@pytest.mark.alone
 def test_a_wrong_bucket_fails_within_two_seconds(server: Any, tmp_path: Path) -> None:
     seconds, line = fails_before_reading(
         ["s3://no-such-bucket-here/k"], aws_env(server.endpoint_url, tmp_path)
@@ -452,6 +453,7 @@ def test_a_wrong_bucket_fails_within_two_seconds(server: Any, tmp_path: Path) ->
     assert seconds < 2
 
 
+@pytest.mark.alone
 def test_missing_write_permission_fails_within_two_seconds(
     bucket: str, proxy: FaultProxy, tmp_path: Path
 ) -> None:
@@ -467,6 +469,7 @@ def test_missing_write_permission_fails_within_two_seconds(
     assert [e.method for e in proxy.requests()] == ["POST"]  # no HeadBucket, no listing
 
 
+@pytest.mark.alone
 def test_bad_credentials_fail_within_two_seconds(server: Any, bucket: str, tmp_path: Path) -> None:
     if server.name == "moto":
         pytest.skip("moto's server accepts any credentials")
@@ -504,6 +507,7 @@ def test_object_options(
     assert all("content-md5" in entry.headers for entry in parts)
 
 
+@pytest.mark.alone
 def test_option_errors_come_before_any_input(server: Any, tmp_path: Path) -> None:
     """A bad --extra-arg is refused at once, not after the input was read."""
     started = time.monotonic()

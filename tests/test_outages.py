@@ -18,6 +18,7 @@ from tests.servers import make_client
 DATA = random.Random(41).randbytes(2 * PART + 321)
 
 
+@pytest.mark.alone
 @pytest.mark.client_timing
 @pytest.mark.real_backoff
 def test_default_tries_ride_out_a_five_second_outage(
