@@ -32,13 +32,19 @@ demo: .venv-demo/.installed
 serve: .venv-demo/.installed
 	.venv-demo/bin/python examples/serve.py
 
-test: $(VENV)/.test
-	$(PY) -m pytest
+# The suite runs in TEST_WORKERS processes (pytest-xdist), each with its own servers; the tests
+# that assert on wall-clock time or a process's memory (marked alone) run after, by themselves.
+TEST_WORKERS ?= 4
+PYTEST_BOTH = $(PY) -m pytest -n $(TEST_WORKERS) -m "not alone" && $(PY) -m pytest -m alone
 
-# The same suite against a throwaway single-node Ceph RADOS Gateway (Debian's packages).
+test: $(VENV)/.test
+	$(PYTEST_BOTH)
+
+# The same suite against a throwaway single-node Ceph RADOS Gateway (Debian's packages), one
+# cluster per worker.
 test-ceph: $(VENV)/.test
 	@if bash tests/install_ceph.sh; then \
-		CLOUDPIPE_SERVERS=ceph $(PY) -m pytest; \
+		export CLOUDPIPE_SERVERS=ceph && $(PYTEST_BOTH); \
 	else \
 		echo "SKIP ******** make test-ceph: Debian's Ceph packages could not be installed;" \
 			"the suite did NOT run against Ceph RGW ********"; \

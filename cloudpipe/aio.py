@@ -26,6 +26,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cloudpipe.arguments import CALLBACKS, check_callback
 from cloudpipe.clients import with_client
 from cloudpipe.ending import shown
 from cloudpipe.text import parse_url
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["AsyncS3MultipartWriter", "open"]
 
 T = TypeVar("T")
-CALLBACKS = ("on_ready", "on_drained", "on_error", "on_end")
 _ORPHANS: set[asyncio.Task[Any]] = set()  # callbacks' tasks, kept from the garbage collector
 _RUNNING_CALLBACK: contextvars.ContextVar[AsyncS3MultipartWriter | None] = contextvars.ContextVar(
     "cloudpipe_aio_callback", default=None
@@ -60,8 +60,7 @@ class AsyncS3MultipartWriter:
         self._thread = concurrent.futures.ThreadPoolExecutor(1, "cloudpipe-aio")
         for name in CALLBACKS:
             callback = writer_args.get(name)
-            if callback is not None and not callable(callback):
-                raise TypeError(f"{name} must be callable or None, not {type(callback).__name__}")
+            check_callback(name, callback)
             if callback is not None:
                 writer_args[name] = self._on_loop(callback)
         self._writer = S3MultipartWriter(bucket, key, **writer_args)
@@ -186,9 +185,7 @@ class AsyncS3MultipartWriter:
         self._bind_loop()
         self._pending += 1  # other tasks' writes queue behind the abort, off the loop
         try:
-            ending = self._thread.submit(
-                self._writer.__exit__, type(error), error, error.__traceback__
-            )
+            ending = self._thread.submit(self._writer._abandon_for, error)
             waited = asyncio.wrap_future(ending)
             while not waited.done():
                 try:

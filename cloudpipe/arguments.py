@@ -77,8 +77,7 @@ def check_arguments(
     if extra_args is not None and not isinstance(extra_args, Mapping):
         raise TypeError(f"extra_args must be a dict, not {type(extra_args).__name__}")
     for name, callback in callbacks.items():
-        if callback is not None and not callable(callback):
-            raise TypeError(f"{name} must be callable or None, not {type(callback).__name__}")
+        check_callback(name, callback)
     if part_policy is not None and not isinstance(part_policy, PartPolicy):
         raise TypeError(
             f"part_policy must be a cloudpipe.PartPolicy or None, not {type(part_policy).__name__}"
@@ -140,6 +139,11 @@ def pace_for(
     elif memory < 2 * part_size:
         raise MemoryBudgetError(memory, part_size)
     return AutoPace(memory, part_size, connections)
+
+
+def check_callback(name: str, callback: object) -> None:
+    if callback is not None and not callable(callback):
+        raise TypeError(f"{name} must be callable or None, not {type(callback).__name__}")
 
 
 def check_int(name: str, value: object, low: int, high: int | None, allowed: str) -> int:

@@ -95,7 +95,7 @@ class CompressedWriter(io.BufferedIOBase):
         try:
             self._compressor.write(b)
         except BaseException as error:
-            self.writer.__exit__(type(error), error, error.__traceback__)
+            self.writer._abandon_for(error)
             raise
         self._written += count
         return count
@@ -111,7 +111,7 @@ class CompressedWriter(io.BufferedIOBase):
         try:
             self._compressor.close()
         except BaseException as error:
-            self.writer.__exit__(type(error), error, error.__traceback__)
+            self.writer._abandon_for(error)
             raise
         finally:
             super().close()

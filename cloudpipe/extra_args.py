@@ -37,7 +37,7 @@ _FOLLOW_UP_ARGS = frozenset(
     }
 )
 
-_SECRETS = frozenset({"SSECustomerKey", "CopySourceSSECustomerKey"})
+SECRETS = frozenset({"SSECustomerKey", "CopySourceSSECustomerKey"})
 """Arguments whose values no message may show."""
 
 _PER_REQUEST = frozenset(
@@ -93,9 +93,9 @@ def route_extra_args(
     validator = ParamValidator()
     for op in OPERATIONS:
         placeholders = {"Bucket": bucket, "Key": key, "UploadId": "-", "PartNumber": 1}
-        placeholders |= {name: "-" for name in _SECRETS}  # checked by _check_headers
+        placeholders |= {name: "-" for name in SECRETS}  # checked by _check_headers
         params = {k: v for k, v in placeholders.items() if k in members[op]} | {
-            k: v for k, v in routed[op].items() if k not in _SECRETS
+            k: v for k, v in routed[op].items() if k not in SECRETS
         }
         report = validator.validate(params, shapes[op])
         if report.has_errors():
@@ -111,7 +111,7 @@ def _check_headers(extra_args: Mapping[str, Any]) -> None:
     split the request, and other characters break its signature. An SSE-C key is never shown.
     """
     for name, value in extra_args.items():
-        if name in _SECRETS:
+        if name in SECRETS:
             if not isinstance(value, (str, bytes)):
                 raise ValueError(
                     f"extra_args {name} must be str or bytes, not {type(value).__name__}"

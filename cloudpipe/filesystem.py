@@ -56,7 +56,7 @@ class FsspecWriter(S3MultipartWriter):
         it)."""
         in_flight = sys.exc_info()[1]
         if in_flight is not None and in_flight is not self._handled_at_open and not self.closed:
-            self.__exit__(type(in_flight), in_flight, in_flight.__traceback__)
+            self._abandon_for(in_flight)
             return
         super().close()
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from cloudpipe.checksums import key_md5
 from cloudpipe.ending import shown
 from cloudpipe.errors import JournalError, ResumeError, UploadError, error_code
+from cloudpipe.extra_args import SECRETS
 from cloudpipe.partsize import PartSizeSchedule
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 FORMAT = "cloudpipe-journal"
 VERSION = 1
-_SECRETS = ("SSECustomerKey",)
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def new_state(
 ) -> JournalState:
     """The state of a journal about to be created for a new writer."""
     secret = extra_args.get("SSECustomerKey")
-    kept = {name: _recordable(value) for name, value in extra_args.items() if name not in _SECRETS}
+    kept = {name: _recordable(value) for name, value in extra_args.items() if name not in SECRETS}
     if secret is not None:
         kept.pop("SSECustomerKeyMD5", None)  # botocore derives it from the key at each request
     md5 = key_md5(secret) if isinstance(secret, (str, bytes)) else None

@@ -19,7 +19,7 @@ from cloudpipe.checksums import crc32_text, crc32_value, full_crc32
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-_MD5_ETAG = re.compile(r'"([0-9a-f]{32})"')
+_COMPACT_ETAG = re.compile(r'"([0-9a-f]{32})"')  # as S3 quotes an MD5, rebuilt to the letter
 
 
 class StoredParts:
@@ -39,7 +39,7 @@ class StoredParts:
         """Record the next part (its entry for Complete, and its size)."""
         number = len(self) + 1
         assert part["PartNumber"] == number, "parts are recorded in order"
-        match = _MD5_ETAG.fullmatch(str(part["ETag"]))
+        match = _COMPACT_ETAG.fullmatch(str(part["ETag"]))
         crc = part.get("ChecksumCRC32")
         others = set(part) - {"ETag", "PartNumber", "ChecksumCRC32"}
         if match is None or others or (crc is not None and len(str(crc)) != 8):

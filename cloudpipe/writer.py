@@ -395,8 +395,14 @@ class S3MultipartWriter(io.BufferedIOBase):
     ) -> None:
         if exc is None:
             self.close()
-        else:  # abort; a failed abort is a note on ``exc``, never raised in its place
-            self._run("abort", self._abandon, exc)
+        else:
+            self._abandon_for(exc)
+
+    def _abandon_for(self, error: BaseException) -> None:
+        """End because of ``error``, raised around the writer (its ``with`` block, a
+        wrapper's compressor, a task's cancellation): abort, or keep the upload where the
+        journal may; a failed abort is a note on ``error``, never raised in its place."""
+        self._run("abort", self._abandon, error)
 
     def __del__(self) -> None:
         if self._ready and not self.closed:

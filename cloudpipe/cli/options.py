@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from cloudpipe._version import __version__
 from cloudpipe.autoconcurrency import MAX_CONCURRENCY
 from cloudpipe.cli.report import EXIT_USAGE, failure_json, print_json
-from cloudpipe.clients import make_client
+from cloudpipe.clients import configured_attempts, make_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
-DEFAULT_ATTEMPTS = 10
+COMMAND_ATTEMPTS = 10
 """The command's tries per request when neither --attempts nor the AWS configuration says:
 spaced as they are, ten span more than two minutes (a one-minute outage is ridden out)."""
 
@@ -104,7 +104,7 @@ def add_transfer_options(group: argparse._ArgumentGroup) -> None:
         type=int,
         metavar="N",
         help="tries per request (default: AWS_MAX_ATTEMPTS or the profile's max_attempts, "
-        f"else {DEFAULT_ATTEMPTS}, which rides out a one-minute outage)",
+        f"else {COMMAND_ATTEMPTS}, which rides out a one-minute outage)",
     )
     group.add_argument(
         "--concurrency",
@@ -150,6 +150,11 @@ def check_transfer_ranges(options: argparse.Namespace, parser: argparse.Argument
         )
     if options.max_memory is not None and options.concurrency != "auto":
         parser.error("--max-memory applies to --concurrency auto only")
+
+
+def attempts_for(options: argparse.Namespace) -> int:
+    """Tries per request: --attempts, else the AWS configuration's, else COMMAND_ATTEMPTS."""
+    return int(options.attempts or configured_attempts(options.profile, COMMAND_ATTEMPTS))
 
 
 def client_for(options: argparse.Namespace) -> S3Client:

@@ -11,11 +11,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 from cloudpipe.checksums import MODES
 from cloudpipe.cli.options import (
-    DEFAULT_ATTEMPTS,
     Parser,
     add_aws_options,
     add_output_options,
     add_transfer_options,
+    attempts_for,
     bar_label,
     check_transfer_ranges,
     client_for,
@@ -27,7 +27,7 @@ from cloudpipe.cli.options import (
 )
 from cloudpipe.cli.report import FLAGS, ExistsError, InputError, Job
 from cloudpipe.cli.stream import feed, open_input, result_of, run, start_producer
-from cloudpipe.clients import configured_attempts, object_exists
+from cloudpipe.clients import object_exists
 from cloudpipe.errors import (
     JournalError,
 )
@@ -230,7 +230,7 @@ def upload(
     bucket, key = parse_url(url)
     extra_args = extra_args_from(options, parser)
     client = client_for(options)
-    attempts = options.attempts or configured_attempts(options.profile, DEFAULT_ATTEMPTS)
+    attempts = attempts_for(options)
     if options.no_clobber:
         refuse_existing(client, bucket, key, url)
     source = open_input(options.input, job) if command is None else None

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
 from cloudpipe.cli.options import (
-    DEFAULT_ATTEMPTS,
     Parser,
     add_aws_options,
     add_output_options,
     add_transfer_options,
+    attempts_for,
     bar_label,
     check_transfer_ranges,
     client_for,
@@ -24,7 +24,6 @@ from cloudpipe.cli.options import (
 )
 from cloudpipe.cli.report import InputError, Job
 from cloudpipe.cli.stream import feed, open_input, result_of, run, start_producer
-from cloudpipe.clients import configured_attempts
 from cloudpipe.errors import (
     ResumeError,
 )
@@ -94,7 +93,7 @@ def resume_upload(
     else:
         source, producer = start_producer(command, forward)
     client = client_for(options)
-    attempts = options.attempts or configured_attempts(options.profile, DEFAULT_ATTEMPTS)
+    attempts = attempts_for(options)
     label = "verifying " + bar_label(os.path.basename(options.journal))
     with Progress(label, None, show_progress(options)) as bar:
         try:
