@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from cloudpipe.arguments import CALLBACKS, check_callback
 from cloudpipe.clients import with_client
-from cloudpipe.ending import shown
+from cloudpipe.ending import Ending, shown
 from cloudpipe.text import parse_url
 from cloudpipe.writer import S3MultipartWriter
 
@@ -98,6 +98,11 @@ class AsyncS3MultipartWriter:
     @property
     def concurrency(self) -> int:
         return self._writer.concurrency
+
+    @property
+    def ending(self) -> Ending:
+        """What the store holds of the upload (see S3MultipartWriter.ending)."""
+        return self._writer.ending
 
     @property
     def writer(self) -> S3MultipartWriter:

@@ -379,6 +379,7 @@ def test_a_shared_writer_never_holds_the_loop_while_its_owner_aborts(
     ends: list[bool] = []
     refused: list[str] = []
     lags: list[float] = []
+    writer_ending: list[cloudpipe.State] = []
 
     async def main() -> None:
         async def ended(completed: bool) -> None:
@@ -417,9 +418,11 @@ def test_a_shared_writer_never_holds_the_loop_while_its_owner_aborts(
         await writing
         stop.set()
         await ticking
+        writer_ending.append(writer.ending.state)
 
     asyncio.run(main())
     assert ends == [False]
+    assert writer_ending == [cloudpipe.State.ABORTED]
     assert len(refused) == 1
     assert "closed writer" in refused[0]
     assert "\n" not in refused[0]
