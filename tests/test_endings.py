@@ -232,11 +232,12 @@ def test_a_signal_during_create_leaves_no_upload(
     assert_no_trace(s3, bucket, "k")  # and its upload was aborted
 
 
-def test_sighup_aborts_like_sigterm_and_exits_129(
-    server: Any, s3: Any, bucket: str, tmp_path: Path
-) -> None:
+def mid_upload(
+    args: list[str], server: Any, s3: Any, bucket: str, tmp_path: Path
+) -> subprocess.Popen[bytes]:
+    """The command, with one part stored and the next one buffered, waiting for more input."""
     child = subprocess.Popen(
-        [*COMMAND, f"s3://{bucket}/k", "--part-size", "5MiB", "--json"],
+        [*COMMAND, *args, "--part-size", "5MiB"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -246,6 +247,13 @@ def test_sighup_aborts_like_sigterm_and_exits_129(
     child.stdin.write(DATA[: PART + 100])
     child.stdin.flush()
     wait_until(lambda: pending_uploads(s3, bucket), "the upload's start")
+    return child
+
+
+def test_sighup_aborts_like_sigterm_and_exits_129(
+    server: Any, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    child = mid_upload([f"s3://{bucket}/k", "--json"], server, s3, bucket, tmp_path)
     child.send_signal(signal.SIGHUP)
     out, err = child.communicate(timeout=60)
     assert child.returncode == 129
@@ -258,16 +266,8 @@ def test_sighup_with_a_journal_keeps_the_upload(
     server: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
     journal = tmp_path / "j"
-    child = subprocess.Popen(
-        [*COMMAND, f"s3://{bucket}/k", "--part-size", "5MiB", "--journal", str(journal)],
-        stdin=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=aws_env(server.endpoint_url, tmp_path),
-    )
-    assert child.stdin is not None
-    child.stdin.write(DATA[: PART + 100])
-    child.stdin.flush()
-    wait_until(lambda: pending_uploads(s3, bucket), "the upload's start")
+    args = [f"s3://{bucket}/k", "--journal", str(journal)]
+    child = mid_upload(args, server, s3, bucket, tmp_path)
     child.send_signal(signal.SIGHUP)
     _, err = child.communicate(timeout=60)
     assert child.returncode == 129
