@@ -672,13 +672,20 @@ class S3MultipartWriter(io.BufferedIOBase):
                 self._despite_interrupts(self._abort_upload, interrupts)
                 ending = self._aborted(cause, why_not)
         finally:
-            self._end(ending or self._aborted(cause, "the writer failed while ending"))
+            self._end(ending or self._unfinished(cause))
         self._report(cause)
         failure = self._abort_failure
         if failure is not None and cause is None:
             raise failure
         if interrupts and not (cause is not None and _is_interrupt(cause)):
             raise interrupts[0]
+
+    def _unfinished(self, cause: BaseException | None) -> Ending:
+        """The ending when ending itself failed (a bug, not a fault of the store): an
+        upload whose abort was not answered is reported as left pending, never aborted."""
+        if self._upload_id is None or self._abort_done:
+            return self._aborted(cause, "")
+        return self._ended(State.PENDING, cause, why="the writer failed before its abort")
 
     def _keeps(self, cause: BaseException | None) -> tuple[bool, str]:
         """Whether the journal keeps the upload ended by ``cause`` for a resume, and, when it
@@ -717,13 +724,13 @@ class S3MultipartWriter(io.BufferedIOBase):
         why: str = "",
     ) -> Ending:
         """The Ending of this writer in ``state``, ended by ``cause`` (None: as asked)."""
-        said = cause is not None and not isinstance(cause, LeftOpen)
+        said = cause is not None and not isinstance(cause, LeftOpen)  # LeftOpen: as asked
         return Ending(
             state,
             url=self._shown,
             upload_id=self._upload_id,
             journal=journal,
-            cause=_summary(cause) if cause is not None and said else "",
+            cause=_summary(cause) if said and cause is not None else "",
             why=why,
         )
 
