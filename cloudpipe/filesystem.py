@@ -34,7 +34,7 @@ except ImportError as missing:  # pragma: no cover - the entry point is only use
 from botocore.exceptions import ClientError
 
 from cloudpipe.clients import default_client, object_exists, with_client
-from cloudpipe.text import exclusive
+from cloudpipe.text import exclusive, parse_url
 from cloudpipe.writer import S3MultipartWriter
 
 READ_ELSEWHERE = "read s3://BUCKET/KEY with s3fs (pip install s3fs)"
@@ -91,8 +91,7 @@ class CloudpipeFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec h
         return path.removeprefix("cloudpipe://").removeprefix("s3://").strip("/")
 
     def _split(self, path: str) -> tuple[str, str]:
-        bucket, _, key = str(self._strip_protocol(path)).partition("/")
-        return bucket, key
+        return parse_url(f"s3://{self._strip_protocol(path)}", prefix=True)
 
     # -- writing ---------------------------------------------------------------------------
 

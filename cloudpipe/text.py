@@ -59,18 +59,20 @@ class TextWriter(io.TextIOWrapper):
         caller's."""
 
 
-def parse_url(url: str) -> tuple[str, str]:
+def parse_url(url: str, *, prefix: bool = False) -> tuple[str, str]:
     """``s3://bucket/key`` as ``(bucket, key)``; a ValueError naming what is wrong otherwise.
     An access point's ARN may stand for the bucket (``s3://arn:aws:s3:REGION:ACCOUNT:
-    accesspoint/NAME/KEY``): botocore takes the ARN as the Bucket."""
+    accesspoint/NAME/KEY``): botocore takes the ARN as the Bucket. With ``prefix``, the key
+    is a prefix, and may be empty (``s3://bucket``)."""
     if not isinstance(url, str):
         raise TypeError(f"url must be a str, not {type(url).__name__}")
     scheme, sep, rest = url.partition("://")
     point = rest.find("accesspoint/") if rest.startswith("arn:") else -1  # Outposts' too
     split = rest.find("/", point + len("accesspoint/")) if point >= 0 else rest.find("/")
     bucket, key = (rest[:split], rest[split + 1 :]) if split >= 0 else (rest, "")
-    if scheme != "s3" or not sep or not bucket or not key:
-        raise ValueError(f"expected an s3://BUCKET/KEY URL, got {url!r}")
+    if scheme != "s3" or not sep or not bucket or not (key or prefix):
+        form = "s3://BUCKET[/PREFIX]" if prefix else "s3://BUCKET/KEY"
+        raise ValueError(f"expected an {form} URL, got {url!r}")
     return bucket, key
 
 

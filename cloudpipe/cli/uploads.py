@@ -18,6 +18,7 @@ from cloudpipe.cli.report import EXIT_FAILED, EXIT_OK, NOTHING, fail
 from cloudpipe.errors import (
     describe,
 )
+from cloudpipe.text import parse_url
 from cloudpipe.uploads import abort_rule, pending_uploads
 
 if TYPE_CHECKING:
@@ -63,10 +64,10 @@ def uploads_main(argv: Sequence[str]) -> int:
     """``cloudpipe uploads``: list (and with --abort, abort) pending multipart uploads."""
     parser = build_uploads_parser()
     options = parser.parse_args(argv)
-    scheme, sep, rest = options.url.partition("://")
-    bucket, _, prefix = rest.partition("/")
-    if scheme != "s3" or not sep or not bucket:
-        parser.error(f"expected an s3://BUCKET[/PREFIX] URL, got {options.url!r}")
+    try:
+        bucket, prefix = parse_url(options.url, prefix=True)
+    except ValueError as error:
+        parser.error(str(error))
     verb = "aborted" if options.abort else "pending"
     now = datetime.datetime.now(datetime.UTC)
     try:
