@@ -31,7 +31,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from cloudpipe import lifetime
 from cloudpipe.arguments import WriterArguments, check_arguments
@@ -40,18 +40,16 @@ from cloudpipe.checksums import quoted
 from cloudpipe.ending import OPEN, Ending, State, shown
 from cloudpipe.errors import UploadError, describe
 from cloudpipe.journal import NO_JOURNAL, Journal, NoJournal, new_state
-from cloudpipe.parts import StoredParts
 from cloudpipe.partsize import (
     MiB,
     PartPolicy,
 )
-from cloudpipe.pipeline import PartPipeline
 from cloudpipe.s3 import LOG, ObjectRequests
+from cloudpipe.upload import Upload, despite_interrupts
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 
 class S3MultipartWriter(io.BufferedIOBase):
@@ -166,10 +164,9 @@ class S3MultipartWriter(io.BufferedIOBase):
         """Build the writer from checked arguments, new or (``journal``) taking one up."""
         super().__init__()
         bucket, key = arguments.bucket, arguments.key
-        self._schedule = (journal and journal.schedule) or arguments.schedule
-        self._pace = arguments.pace
+        schedule = (journal and journal.schedule) or arguments.schedule
         self._name = f"s3://{bucket}/{key}"
-        self._requests = ObjectRequests(
+        requests = ObjectRequests(
             arguments.client,
             bucket,
             key,
@@ -177,40 +174,39 @@ class S3MultipartWriter(io.BufferedIOBase):
             arguments.max_attempts,
             arguments.checksum,
         )
-        self._started = time.monotonic()
-        self._on_ready = arguments.callbacks["on_ready"]
-        self._on_drained = arguments.callbacks["on_drained"]
-        self._on_error = arguments.callbacks["on_error"]
-        self._on_end = arguments.callbacks["on_end"]
-        self._crc32 = arguments.checksum != "none"  # each part's CRC32, as it is filled
-        self._buffer = PartBuffer(self._crc32)
-        self._pipeline: PartPipeline | None = None
-        self._result: dict[str, Any] = {}
-        self._ending = OPEN
-        self._abort_done = False  # the abort request was answered (or failed for good)
-        self._abort_failure: UploadError | None = None
-        self._wrapper_finalizing = False  # see _dealloc_warn
-        self._lock = threading.Lock()
-        self._caller: int | None = None  # the thread inside a call (its callbacks included)
-        self._pid = os.getpid()
         if journal is None and arguments.journal is not None:
             journal = Journal.create(
                 new_state(
                     arguments.journal,
                     bucket,
                     key,
-                    self._schedule,
+                    schedule,
                     arguments.checksum,
                     arguments.extra_args,
                 )
             )
-        self._journal: NoJournal = NO_JOURNAL if journal is None else journal
-        self._upload_id, stored = self._journal.recorded()
-        self._parts = StoredParts()
-        for part in stored:
-            self._parts.add(part.entry(), part.size)
-        self._submitted = len(stored)
-        self._position = stored[-1].end if stored else 0
+        callbacks = arguments.callbacks
+        crc32 = arguments.checksum != "none"  # each part's CRC32, as it is filled
+        self._upload = Upload(
+            requests,
+            schedule,
+            arguments.pace,
+            crc32,
+            NO_JOURNAL if journal is None else journal,
+            callbacks["on_ready"],
+            callbacks["on_drained"],
+        )
+        self._on_error = callbacks["on_error"]
+        self._on_end = callbacks["on_end"]
+        self._started = time.monotonic()
+        self._buffer = PartBuffer(crc32)
+        self._position = self._upload.stored_bytes
+        self._result: dict[str, Any] = {}
+        self._ending = OPEN
+        self._wrapper_finalizing = False  # see _dealloc_warn
+        self._lock = threading.Lock()
+        self._caller: int | None = None  # the thread inside a call (its callbacks included)
+        self._pid = os.getpid()
         lifetime.track(self)
         self._ready = True
 
@@ -227,17 +223,17 @@ class S3MultipartWriter(io.BufferedIOBase):
     @property
     def client(self) -> S3Client:
         """The boto3 S3 client the writer sends its requests with."""
-        return self._requests.client
+        return self._upload.requests.client
 
     @property
     def upload_id(self) -> str | None:
         """The multipart upload's id once created; None for an object sent with one PutObject."""
-        return self._upload_id
+        return self._upload.upload_id
 
     @property
     def part_count(self) -> int:
         """Parts stored so far (0 for an object sent with one PutObject)."""
-        return len(self._parts)
+        return len(self._upload.parts)
 
     @property
     def etag(self) -> str | None:
@@ -257,7 +253,7 @@ class S3MultipartWriter(io.BufferedIOBase):
     def concurrency(self) -> int:
         """Parts that may upload at once now: 1 when synchronous, ``max_concurrency``, or
         what "auto" has found pays."""
-        return 1 if self._pipeline is None else self._pipeline.limit
+        return self._upload.concurrency
 
     @property
     def checksum(self) -> dict[str, str] | None:
@@ -373,7 +369,7 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     def _start(self) -> None:
         try:
-            self._create()
+            self._upload.create()
         except BaseException as error:
             self._abandon(error)
             raise
@@ -436,22 +432,23 @@ class S3MultipartWriter(io.BufferedIOBase):
     def __repr__(self) -> str:
         return (
             f"<cloudpipe.S3MultipartWriter {self.name!r} {self._ending.summary()}, "
-            f"{self._position} bytes, {len(self._parts)} parts>"
+            f"{self._position} bytes, {len(self._upload.parts)} parts>"
         )
 
     # -- parts -----------------------------------------------------------------------------
 
     def _take(self, data: memoryview) -> bool:
+        upload = self._upload
         try:
-            self._land()
+            upload.land()
             while data:
                 if self._buffer.filled == 0:
-                    self._start_part()
+                    self._buffer.prepare(upload.next_part_size(self._position))
                 taken = self._buffer.fill(data)
                 self._position += taken
                 data = data[taken:]
                 if self._buffer.full:
-                    self._send_part()
+                    self._buffer = upload.send(self._buffer)
         except BaseException as error:
             self._abandon(error)
             raise
@@ -465,89 +462,6 @@ class S3MultipartWriter(io.BufferedIOBase):
             return not data  # nothing to take is taken; a part to start or send is declined
         self._position += self._buffer.fill(data)
         return True
-
-    def _start_part(self) -> None:
-        number = self._submitted + 1
-        if number > self._schedule.max_parts:
-            schedule = self._schedule
-            error = self._requests.error(
-                f"the stream needs part {number} but {schedule.store} allows "
-                f"{schedule.max_parts} parts, {schedule.capacity()} bytes at this part size "
-                f"({self._position} bytes so far); pass expected_size or a larger part_size",
-                self._upload_id,
-                number,
-            )
-            error.resumable = False
-            raise error
-        self._buffer.prepare(self._schedule.size_of(number))
-
-    def _create(self) -> str:
-        if self._upload_id is None:
-            self._upload_id = self._created()
-            LOG.info("%s: multipart upload %s created", self._shown, self._upload_id)
-            self._journal.upload_started(self._upload_id)
-            if self._on_ready is not None:
-                self._on_ready(self._upload_id)
-        if self._pace is not None and self._pipeline is None:
-            self._pipeline = PartPipeline(self._requests, self._pace, self._crc32)
-        return self._upload_id
-
-    def _created(self) -> str:
-        """CreateMultipartUpload, sent from a thread of its own: an interrupt in the caller's
-        thread cannot cut it short and lose its answer (an upload stored that nobody knows
-        of, so that nobody aborts). An interrupt makes it stop retrying; once it has
-        answered, its upload id is recorded (for the abort) and the interrupt raised."""
-        answer: list[str | BaseException] = []
-        answered = threading.Event()  # not Thread.join, which an interrupt leaves unreliable
-
-        def create() -> None:
-            try:
-                answer.append(self._requests.create())
-            except BaseException as error:  # handed to the caller's thread
-                answer.append(error)
-            finally:
-                answered.set()
-
-        threading.Thread(target=create, name="cloudpipe-create", daemon=True).start()
-        interrupts: list[BaseException] = []
-        self._despite_interrupts(answered.wait, interrupts)
-        (created,) = answer
-        if isinstance(created, str):
-            self._upload_id = created
-        if interrupts:
-            raise interrupts[0]
-        if isinstance(created, BaseException):
-            raise created
-        return created
-
-    def _send_part(self) -> None:
-        upload_id = self._create()
-        self._submitted += 1
-        if self._pipeline is None:
-            nbytes = self._buffer.filled
-            body, crc = self._buffer.contents(), self._buffer.crc
-            part = self._requests.upload_part(upload_id, self._submitted, body, crc)
-            self._buffer.clear()
-            self._stored(self._submitted, nbytes, part)
-        else:
-            self._land()  # waits while as many parts as allowed are in flight
-            self._pipeline.submit(upload_id, self._submitted, self._buffer)
-            size = self._schedule.size_of(self._submitted + 1)
-            self._land(filling=size)  # and while the next would not fit the memory budget
-            self._buffer = self._pipeline.free_buffer(size)
-
-    def _land(self, *, all_parts: bool = False, filling: int = 0) -> None:
-        """Take back the parts the pipeline has stored (all of them, or enough to go on)."""
-        pipeline = self._pipeline
-        if pipeline is not None and pipeline.due(all_parts=all_parts, filling=filling):
-            for number, nbytes, part in pipeline.landed(all_parts=all_parts, filling=filling):
-                self._stored(number, nbytes, part)
-
-    def _stored(self, number: int, nbytes: int, part: CompletedPartTypeDef) -> None:
-        self._journal.part_stored(number, nbytes, part)
-        self._parts.add(part, nbytes)
-        if self._on_drained is not None:
-            self._on_drained(number, nbytes)
 
     # -- ending ----------------------------------------------------------------------------
 
@@ -585,30 +499,17 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     def _finish(self) -> None:
         """Upload the rest and complete the object, finding out any unknown outcome."""
+        upload = self._upload
         try:
-            if self._upload_id is not None:
-                if self._buffer.filled or not self._submitted:  # started() with nothing sent
-                    self._send_part()
-                self._land(all_parts=True)
-                # the part buffers are done with: Complete's request, which grows with the
-                # part count, takes their place rather than adding to the peak
-                self._buffer.release()
-                if self._pipeline is not None:
-                    self._pipeline.close()
-            body = self._buffer.contents() if self._upload_id is None else None
+            body = upload.last(self._buffer)
         except BaseException as error:
             self._abandon(error)
             raise
         try:
-            if body is not None:
-                self._result = self._requests.put_object(body, self._buffer.crc)
-            else:
-                assert self._upload_id is not None
-                whole = self._parts.whole_crc32()
-                parts = self._parts.entries()
-                self._result = self._requests.complete(self._upload_id, parts, whole)
+            self._result = upload.complete(body, self._buffer.crc)
         except BaseException as error:
-            found = self._despite_interrupts(functools.partial(self._find_out, body, error), [])
+            find_out = functools.partial(upload.find_out, body, error)
+            found = despite_interrupts(find_out, [], upload.hurry)
             if found is None:
                 self._abandon(error)
                 raise
@@ -619,28 +520,16 @@ class S3MultipartWriter(io.BufferedIOBase):
             return
         self._completed()
 
-    def _find_out(self, body: bytearray | None, error: BaseException) -> dict[str, Any] | None:
-        """What the store holds after the completing request failed or was interrupted: the
-        object's HeadObject answer if it is this one, else None. A multipart upload not yet
-        completed is aborted before the last look, so that the answer is final, unless the
-        journal keeps it for a resume (which finds out again)."""
-        parts = None if body is not None else self._parts.entries()
-        whole = None if body is not None else self._parts.whole_crc32()
-        found = self._requests.stored(parts, body, whole)
-        if found is None and self._upload_id is not None and not self._keeps(error)[0]:
-            self._abort_upload()
-            found = self._requests.stored(parts, body, whole)
-        return found
-
     def _completed(self) -> None:
         if LOG.isEnabledFor(logging.INFO):
-            how = f"upload {self._upload_id}" if self._upload_id else "one PutObject"
+            upload_id = self._upload.upload_id
+            how = f"upload {upload_id}" if upload_id else "one PutObject"
             LOG.info(
                 "%s: completed (%s): %d bytes, %d parts, %.1f s",
                 self._shown,
                 how,
                 self._position,
-                len(self._parts) or 1,
+                len(self._upload.parts) or 1,
                 time.monotonic() - self._started,
             )
         self._end(self._ended(State.COMPLETED))
@@ -658,23 +547,21 @@ class S3MultipartWriter(io.BufferedIOBase):
         (unless ``cause`` is itself one)."""
         if self.closed:  # a callback may have ended the writer already
             return
-        keep, why_not = self._keeps(cause)
+        upload = self._upload
         interrupts: list[BaseException] = []
         ending = None
         try:
-            if self._pipeline is not None:
-                stored = self._despite_interrupts(self._pipeline.cancel, interrupts)
-                if keep:  # stored before the failure: not to be sent again at the resume
-                    keep, why_not = self._journaled(stored)
+            cancel = functools.partial(upload.cancel, *upload.keeps(cause))
+            keep, why_not = despite_interrupts(cancel, interrupts, upload.hurry)
             if keep:
-                ending = self._ended(State.KEPT, cause, journal=self._journal.path)
+                ending = self._ended(State.KEPT, cause, journal=upload.journal.path)
             else:
-                self._despite_interrupts(self._abort_upload, interrupts)
+                despite_interrupts(upload.abort, interrupts, upload.hurry)
                 ending = self._aborted(cause, why_not)
         finally:
             self._end(ending or self._unfinished(cause))
         self._report(cause)
-        failure = self._abort_failure
+        failure = upload.abort_failure
         if failure is not None and cause is None:
             raise failure
         if interrupts and not (cause is not None and _is_interrupt(cause)):
@@ -683,32 +570,13 @@ class S3MultipartWriter(io.BufferedIOBase):
     def _unfinished(self, cause: BaseException | None) -> Ending:
         """The ending when ending itself failed (a bug, not a fault of the store): an
         upload whose abort was not answered is reported as left pending, never aborted."""
-        if self._upload_id is None or self._abort_done:
+        if self._upload.upload_id is None or self._upload.abort_done:
             return self._aborted(cause, "")
         return self._ended(State.PENDING, cause, why="the writer failed before its abort")
 
-    def _keeps(self, cause: BaseException | None) -> tuple[bool, str]:
-        """Whether the journal keeps the upload ended by ``cause`` for a resume, and, when it
-        would but cannot, why: only an upload that exists is kept, and only while its
-        journal is there to resume it from."""
-        if self._upload_id is None or not self._journal.keeps(cause):
-            return False, ""
-        lost = self._journal.lost()
-        return (False, f"not kept: {lost}") if lost else (True, "")
-
-    def _journaled(self, stored: list[tuple[int, int, CompletedPartTypeDef]]) -> tuple[bool, str]:
-        """Record the parts that landed before the failure, for the resume; if the journal
-        cannot take them, it cannot keep the upload."""
-        try:
-            for number, nbytes, part in stored:
-                self._journal.part_stored(number, nbytes, part)
-        except OSError as error:
-            return False, f"not kept: {error}"
-        return True, ""
-
     def _aborted(self, cause: BaseException | None, why_not: str) -> Ending:
         """The ending after the abort was tried (or with nothing to abort)."""
-        failure = self._abort_failure
+        failure = self._upload.abort_failure
         if failure is None:
             return self._ended(State.ABORTED, cause, why=why_not)
         reason = describe(failure.__cause__) if failure.__cause__ else str(failure)
@@ -728,7 +596,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         return Ending(
             state,
             url=self._shown,
-            upload_id=self._upload_id,
+            upload_id=self._upload.upload_id,
             journal=journal,
             cause=_summary(cause) if said and cause is not None else "",
             why=why,
@@ -742,16 +610,16 @@ class S3MultipartWriter(io.BufferedIOBase):
         elif cause is not None and not (ending.aborted and not ending.why):
             cause.add_note(f"cloudpipe: {self._shown}: {ending.outcome()}")
         if ending.state is State.KEPT:
-            LOG.info("%s: upload %s kept: %s", self._shown, self._upload_id, ending.outcome())
+            LOG.info("%s: upload %s kept: %s", self._shown, ending.upload_id, ending.outcome())
         elif ending.state is State.PENDING:
             LOG.warning("%s: the abort failed %s", self._shown, ending.leftover())
-        elif self._upload_id is not None:
+        elif ending.upload_id is not None:
             LOG.info(
                 "%s: upload %s aborted: %d bytes written, %d stored parts discarded",
                 self._shown,
-                self._upload_id,
+                ending.upload_id,
                 self._position,
-                len(self._parts),
+                len(self._upload.parts),
             )
         try:
             if isinstance(cause, UploadError) and self._on_error is not None:
@@ -760,39 +628,10 @@ class S3MultipartWriter(io.BufferedIOBase):
             if self._on_end is not None:
                 self._on_end(False)
 
-    def _abort_upload(self) -> None:
-        """Abort the multipart upload until the store has answered once; a failure is kept
-        in ``_abort_failure``. Called again after an interrupt, it sends the abort again."""
-        if self._upload_id is None or self._abort_done:
-            return
-        try:
-            self._requests.abort(self._upload_id)
-        except UploadError as error:
-            self._abort_failure = error
-        self._abort_done = True
-
-    def _despite_interrupts(self, step: Callable[[], T], interrupts: list[BaseException]) -> T:
-        """``step()`` run to its end even if interrupts come meanwhile (KeyboardInterrupt, a
-        signal handler's exception: any BaseException that is not an Exception): each is
-        added to ``interrupts``, makes the requests stop retrying, and ``step`` is called
-        again (it must be safe to)."""
-        while True:
-            try:
-                return step()
-            except Exception:
-                raise
-            except BaseException as interrupt:
-                interrupts.append(interrupt)
-                self._requests.tries.hurry()
-
     def _end(self, ending: Ending, *, forked: bool = False) -> None:
         self._ending = ending
-        if self._pipeline is not None and not forked:
-            self._pipeline.close()
+        self._upload.close(kept=ending.state is State.KEPT, forked=forked)
         self._buffer.release()
-        if ending.state is not State.KEPT and not forked:
-            self._journal.remove()
-        self._journal.close()
         lifetime.untrack(self)
         super().close()
 
@@ -809,9 +648,6 @@ class S3MultipartWriter(io.BufferedIOBase):
 
 class LeftOpen(BaseException):
     """The cause of ending a writer nobody closed (garbage collected, or open at exit)."""
-
-
-T = TypeVar("T")
 
 
 def _is_interrupt(error: BaseException) -> bool:
