@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cloudpipe.buffer import PartBuffer
-from cloudpipe.errors import UploadError
+from cloudpipe.ending import Ending, State
+from cloudpipe.errors import UploadError, describe
 from cloudpipe.parts import StoredParts
 from cloudpipe.pipeline import PartPipeline
 
@@ -256,6 +257,36 @@ class Upload:
             self.abort_failure = error
         self.abort_done = True
 
+    # -- what the store holds --------------------------------------------------------------
+
+    def ending(self, state: State, cause: BaseException | None = None, why: str = "") -> Ending:
+        """The writer's Ending in ``state``, after ``cause`` (None: as asked)."""
+        return Ending(
+            state,
+            url=self.requests.url,
+            upload_id=self.upload_id,
+            journal=self.journal.path if state is State.KEPT else None,
+            cause=_summary(cause) if cause is not None else "",
+            why=why,
+        )
+
+    def after_abort(self, cause: BaseException | None, why_not: str) -> Ending:
+        """The Ending once the abort was tried (or with nothing to abort): PENDING when it
+        failed (the failure's own ending says so too), else ABORTED."""
+        failure = self.abort_failure
+        if failure is None:
+            return self.ending(State.ABORTED, cause, why_not)
+        reason = describe(failure.__cause__) if failure.__cause__ else str(failure)
+        failure.ending = self.ending(State.PENDING, None, reason)
+        return self.ending(State.PENDING, cause, reason)
+
+    def unfinished(self, cause: BaseException | None) -> Ending:
+        """The Ending when ending itself failed (a bug, not a fault of the store): an upload
+        whose abort was not answered is reported as left pending, never aborted."""
+        if self.upload_id is None or self.abort_done:
+            return self.after_abort(cause, "")
+        return self.ending(State.PENDING, cause, "the writer failed before its abort")
+
     def close(self, *, kept: bool, forked: bool) -> None:
         """The writer has ended: let the threads go and the journal (removed unless the
         upload is kept, or belongs to the parent process)."""
@@ -264,3 +295,9 @@ class Upload:
         if not (kept or forked):
             self.journal.remove()
         self.journal.close()
+
+
+def _summary(error: BaseException) -> str:
+    """``Type: first line`` of an error, as an Ending's cause."""
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

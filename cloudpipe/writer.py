@@ -38,7 +38,7 @@ from cloudpipe.arguments import WriterArguments, check_arguments
 from cloudpipe.buffer import PartBuffer
 from cloudpipe.checksums import quoted
 from cloudpipe.ending import OPEN, Ending, State, shown
-from cloudpipe.errors import UploadError, describe
+from cloudpipe.errors import UploadError
 from cloudpipe.journal import NO_JOURNAL, Journal, NoJournal, new_state
 from cloudpipe.partsize import (
     MiB,
@@ -484,7 +484,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         if self.closed:
             return
         if os.getpid() != self._pid:
-            self._end(self._ended(State.FORKED), forked=True)
+            self._end(self._upload.ending(State.FORKED), forked=True)
             if what != "abort":
                 self._enter(what)
             return
@@ -532,7 +532,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                 len(self._upload.parts) or 1,
                 time.monotonic() - self._started,
             )
-        self._end(self._ended(State.COMPLETED))
+        self._end(self._upload.ending(State.COMPLETED))
         if self._on_end is not None:
             self._on_end(True)
 
@@ -548,59 +548,25 @@ class S3MultipartWriter(io.BufferedIOBase):
         if self.closed:  # a callback may have ended the writer already
             return
         upload = self._upload
+        said = None if isinstance(cause, LeftOpen) else cause  # nobody's failure: as asked
         interrupts: list[BaseException] = []
         ending = None
         try:
             cancel = functools.partial(upload.cancel, *upload.keeps(cause))
             keep, why_not = despite_interrupts(cancel, interrupts, upload.hurry)
             if keep:
-                ending = self._ended(State.KEPT, cause, journal=upload.journal.path)
+                ending = upload.ending(State.KEPT, said)
             else:
                 despite_interrupts(upload.abort, interrupts, upload.hurry)
-                ending = self._aborted(cause, why_not)
+                ending = upload.after_abort(said, why_not)
         finally:
-            self._end(ending or self._unfinished(cause))
+            self._end(ending or upload.unfinished(said))
         self._report(cause)
         failure = upload.abort_failure
         if failure is not None and cause is None:
             raise failure
         if interrupts and not (cause is not None and _is_interrupt(cause)):
             raise interrupts[0]
-
-    def _unfinished(self, cause: BaseException | None) -> Ending:
-        """The ending when ending itself failed (a bug, not a fault of the store): an
-        upload whose abort was not answered is reported as left pending, never aborted."""
-        if self._upload.upload_id is None or self._upload.abort_done:
-            return self._aborted(cause, "")
-        return self._ended(State.PENDING, cause, why="the writer failed before its abort")
-
-    def _aborted(self, cause: BaseException | None, why_not: str) -> Ending:
-        """The ending after the abort was tried (or with nothing to abort)."""
-        failure = self._upload.abort_failure
-        if failure is None:
-            return self._ended(State.ABORTED, cause, why=why_not)
-        reason = describe(failure.__cause__) if failure.__cause__ else str(failure)
-        failure.ending = self._ended(State.PENDING, why=reason)
-        return self._ended(State.PENDING, cause, why=reason)
-
-    def _ended(
-        self,
-        state: State,
-        cause: BaseException | None = None,
-        *,
-        journal: str | None = None,
-        why: str = "",
-    ) -> Ending:
-        """The Ending of this writer in ``state``, ended by ``cause`` (None: as asked)."""
-        said = cause is not None and not isinstance(cause, LeftOpen)  # LeftOpen: as asked
-        return Ending(
-            state,
-            url=self._shown,
-            upload_id=self._upload.upload_id,
-            journal=journal,
-            cause=_summary(cause) if said and cause is not None else "",
-            why=why,
-        )
 
     def _report(self, cause: BaseException | None) -> None:
         """Say on ``cause`` and in the log what the store holds, then call the callbacks."""
@@ -654,8 +620,3 @@ def _is_interrupt(error: BaseException) -> bool:
     """KeyboardInterrupt, SystemExit, a signal handler's own BaseException: not a failure
     of the upload but the program being stopped."""
     return not isinstance(error, Exception)
-
-
-def _summary(error: BaseException) -> str:
-    text = str(error).splitlines()[0] if str(error) else ""
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
