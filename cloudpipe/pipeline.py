@@ -94,12 +94,12 @@ class PartPipeline:
             self._raise_first_failure()
 
     def _busy(self, filling: int) -> bool:
-        """All the parts allowed are in flight, or one more buffer of ``filling`` bytes would
-        not fit the budget beside them (a part size grown past half the budget: then each
-        part lands before the next fills)."""
-        flying = len(self._flying)
-        over = filling and flying and self._flying_bytes + filling > self._pace.budget
-        return flying >= self.limit or bool(over)
+        """All the parts allowed are in flight; or, asked with ``filling``, one more buffer
+        of that many bytes would not fit the budget beside them (a part size grown past half
+        the budget: then each part lands before the next fills)."""
+        if filling:
+            return bool(self._flying) and self._flying_bytes + filling > self._pace.budget
+        return len(self._flying) >= self.limit
 
     def free_buffer(self, size: int) -> PartBuffer:
         """A buffer to fill next with up to ``size`` bytes: a landed one, or a new one while
