@@ -88,10 +88,13 @@ class CloudpipeFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec h
     def _strip_protocol(cls, path: str | list[str]) -> str | list[str]:
         if isinstance(path, list):
             return [str(cls._strip_protocol(p)) for p in path]
-        return path.removeprefix("cloudpipe://").removeprefix("s3://").strip("/")
+        return path.removeprefix("cloudpipe://").removeprefix("s3://").lstrip("/")
 
-    def _split(self, path: str) -> tuple[str, str]:
-        return parse_url(f"s3://{self._strip_protocol(path)}", prefix=True)
+    def _split(self, path: str, *, folder: bool = False) -> tuple[str, str]:
+        """Bucket and key; with ``folder``, a key as a prefix names it (no trailing "/"):
+        a key written keeps its own, a "dir/" marker included."""
+        bucket, key = parse_url(f"s3://{self._strip_protocol(path)}", prefix=True)
+        return bucket, key.rstrip("/") if folder else key
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -137,7 +140,7 @@ class CloudpipeFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec h
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         """The object at ``path`` (HeadObject), or the prefix it names (a "directory")."""
-        bucket, key = self._split(path)
+        bucket, key = self._split(path, folder=True)
         if not key:
             self.client.head_bucket(Bucket=bucket)
             return {"name": bucket, "type": "directory", "size": 0}
@@ -155,7 +158,7 @@ class CloudpipeFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec h
 
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         """The objects and prefixes one level below ``path`` (ListObjectsV2, by "/")."""
-        bucket, key = self._split(path)
+        bucket, key = self._split(path, folder=True)
         prefix = key + "/" if key else ""
         entries: list[dict[str, Any]] = []
         pages = self.client.get_paginator("list_objects_v2")

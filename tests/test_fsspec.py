@@ -231,6 +231,10 @@ def test_lookups_answer_what_the_store_holds(s3: Any, bucket: str, options: dict
         f"{bucket}/dir/sub",
     ]
     assert sorted(fs.find(f"{bucket}/dir")) == [f"{bucket}/dir/a.bin", f"{bucket}/dir/sub/b.bin"]
+    assert fs.ls(f"{bucket}/dir/", detail=False) == fs.ls(f"{bucket}/dir", detail=False)
+    with fs.open(f"{bucket}/marker/", "wb"):  # a key ending in "/" is written as it is named
+        pass
+    assert s3.head_object(Bucket=bucket, Key="marker/")["ContentLength"] == 0
     with pytest.raises(FileNotFoundError):
         fs.info(f"{bucket}/nothing-here")
     fs.rm(f"{bucket}/dir", recursive=True)
