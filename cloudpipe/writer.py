@@ -565,7 +565,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         failure = upload.abort_failure
         if failure is not None and cause is None:
             raise failure
-        if interrupts and not (cause is not None and _is_interrupt(cause)):
+        if interrupts and (cause is None or isinstance(cause, Exception)):  # not an interrupt
             raise interrupts[0]
 
     def _report(self, cause: BaseException | None) -> None:
@@ -614,9 +614,3 @@ class S3MultipartWriter(io.BufferedIOBase):
 
 class LeftOpen(BaseException):
     """The cause of ending a writer nobody closed (garbage collected, or open at exit)."""
-
-
-def _is_interrupt(error: BaseException) -> bool:
-    """KeyboardInterrupt, SystemExit, a signal handler's own BaseException: not a failure
-    of the upload but the program being stopped."""
-    return not isinstance(error, Exception)
