@@ -52,15 +52,15 @@ def check_arguments(
     *,
     client: S3Client | None,
     part_size: object,
-    expected_size: object,
+    expected_size: object = None,
     max_attempts: object,
     extra_args: object,
     checksum: object,
     max_concurrency: object,
     max_memory: object,
     callbacks: Mapping[str, object],
-    journal: object,
-    part_policy: object,
+    journal: object = None,
+    part_policy: object = None,
 ) -> WriterArguments:
     """The writer's arguments, checked; a TypeError or ValueError for the first wrong one."""
     bucket = check_bucket(bucket)

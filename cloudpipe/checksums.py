@@ -124,6 +124,16 @@ class Checksums:
         return None
 
 
+def stored_crc32(answer: Mapping[str, Any]) -> dict[str, str] | None:
+    """The CRC32 a completing request's ``answer`` says the store keeps, as
+    ``S3MultipartWriter.checksum`` gives it; None when it keeps none."""
+    value = answer.get("ChecksumCRC32") if answer.get("ETag") is not None else None
+    if not value:
+        return None
+    kind = "COMPOSITE" if "-" in str(value) else "FULL_OBJECT"
+    return {"algorithm": "CRC32", "type": kind, "value": str(value)}
+
+
 def quoted(etag: str) -> str:
     """An ETag in the double quotes S3 puts around it (Ceph RGW leaves them off at times)."""
     return f'"{etag.strip(chr(34))}"' if etag else etag

@@ -12,7 +12,11 @@ message, JSON and exit status. Nothing reads the words back to decide anything.
 from __future__ import annotations
 
 import enum
+import logging
+import warnings
 from dataclasses import dataclass
+
+LOG = logging.getLogger("cloudpipe")
 
 
 class State(enum.Enum):
@@ -107,6 +111,43 @@ class Ending:
         elif self.why:
             words += f" ({self.why})"
         return words
+
+    def log(self, written: int, parts: int, seconds: float) -> None:
+        """Say in the log how the writer ended (INFO; WARNING when the abort failed), after
+        ``written`` bytes, ``parts`` stored parts and ``seconds`` of writing."""
+        url, upload = self.url, f"upload {self.upload_id}"
+        if self.state is State.PENDING:
+            LOG.warning("%s: the abort failed %s", url, self.leftover())
+        elif self.state is State.COMPLETED:
+            how = upload if self.upload_id else "one PutObject"
+            LOG.info(
+                "%s: completed (%s): %d bytes, %d parts, %.1f s",
+                *(url, how, written, parts or 1, seconds),
+            )
+        elif self.state is State.KEPT:
+            LOG.info("%s: %s kept: %s", url, upload, self.outcome())
+        elif self.state is State.ABORTED and self.upload_id is not None:
+            LOG.info(
+                "%s: %s aborted: %d bytes written, %d stored parts discarded",
+                *(url, upload, written, parts),
+            )
+
+    def warn_unclosed(self, how: str, source: object) -> None:
+        """Warn that nobody closed the writer (``how``: ``was garbage collected while
+        open``), saying what the store holds: ResourceWarning when aborted, as for any file
+        left open, RuntimeWarning when its upload stays stored."""
+        what = f"{self.url} {how}"
+        if self.state is State.ABORTED:
+            warning: Warning = ResourceWarning(
+                f"{what}: its upload was aborted, not completed (close it, or use a with block)"
+            )
+        elif self.state is State.PENDING:
+            warning = RuntimeWarning(f"{what}, and its abort failed {self.leftover()}")
+        elif self.state is State.KEPT:
+            warning = RuntimeWarning(f"{what}: its upload is kept: {self.resume_hint()}")
+        else:
+            return
+        warnings.warn(warning, stacklevel=3, source=source)
 
     def as_json(self) -> dict[str, object]:
         """The fields the command's ``--json`` prints about the ending."""

@@ -23,7 +23,7 @@ import datetime
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -214,6 +214,15 @@ class NoJournal:
         after them)."""
         return None, []
 
+    @contextlib.contextmanager
+    def closed_on_error(self) -> Iterator[None]:
+        """Close the journal (unlocked, left as it is) if the block raises."""
+        try:
+            yield
+        except BaseException:
+            self.close()
+            raise
+
     def upload_started(self, upload_id: str) -> None:
         pass
 
@@ -289,6 +298,15 @@ class Journal(NoJournal):
             os.close(fd)
             raise
         return cls(state, fd)
+
+    @contextlib.contextmanager
+    def closed_on_error(self) -> Iterator[None]:
+        """Close the journal (unlocked, left as it is) if the block raises."""
+        try:
+            yield
+        except BaseException:
+            self.close()
+            raise
 
     def upload_started(self, upload_id: str) -> None:
         line = {"upload_id": upload_id}

@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
-from cloudpipe.arguments import check_arguments
+from cloudpipe.arguments import WriterArguments, check_arguments
 from cloudpipe.checksums import crc32_text, crc32_value, full_crc32, key_md5, quoted
 from cloudpipe.ending import shown
 from cloudpipe.errors import ResumeError, UploadError, error_code
@@ -48,59 +48,64 @@ def resume(
 ) -> S3MultipartWriter:
     """Resume the upload recorded in ``journal``; return a writer to feed the rest of the stream.
 
-    Each part the journal records must be stored with the same size and ETag (and CRC32,
-    where the store lists one); a part stored but never journaled (a crash between the two)
-    is sent again, as is a last, short part (a crash during completion). The writer's
-    ``tell()`` is the offset the stream goes on from; write the rest, then ``close()``,
-    which checks the whole object as any close does.
-
-    When the upload was in fact completed before the crash, the writer returned is already
-    closed, with the object's ``etag``: the journal is removed, and nothing is sent.
+    Each part the journal records must be stored with its size and ETag (and CRC32, where
+    the store lists one); a part stored but not journaled (a crash between the two) is sent
+    again, as is a last, short part. Write the rest from ``tell()`` on, then ``close()``,
+    which checks the whole object as any close does. When the upload was in fact completed
+    before the crash, the writer is already closed, with the object's ``etag``, and the
+    journal removed.
 
     Args:
         journal: The path given as ``journal=`` to the writer that crashed.
         client: A boto3 S3 client; by default ``boto3.client("s3")``, as for a writer.
-        source: The stream again, from its first byte (a binary file object, seekable or
-            not): the stored prefix is read from it and each part's CRC32 checked against
-            the journal, so that the returned writer is fed from the right offset of the
-            right data. Without it, the caller feeds the writer from ``tell()`` on.
-        extra_args: The secrets the journal does not keep: an SSE-C upload needs its
-            ``SSECustomerKey`` again, which is checked against the key's MD5 in the journal.
-        max_attempts: Tries per request, as for a writer.
-        max_concurrency: Parts uploading at once, as for a writer ("auto" too).
-        max_memory: The memory budget of ``max_concurrency="auto"``, as for a writer.
+        source: The stream again, from its first byte (seekable or not): the stored prefix
+            is read from it, each part's CRC32 checked against the journal, so that the
+            writer goes on at the right offset of the right data.
+        extra_args: Only the ``SSECustomerKey`` of an SSE-C upload, which the journal does
+            not keep (it keeps its MD5, which the key is checked against).
+        max_attempts, max_concurrency, max_memory: As for a writer ("auto" too).
         on_ready, on_drained, on_error, on_end: As for a writer; ``on_ready`` comes only if
             the upload had not been created yet.
         on_verified: ``on_verified(part_number, nbytes)`` as each stored part is found
-            stored and, with ``source``, matching the source.
+            stored and, with ``source``, matching it.
 
     Raises:
-        ResumeError: The journal is not a cloudpipe journal, its upload is gone and the
-            object is not stored, the store holds other parts, the source differs from
-            what was stored (the error names the first differing part), or the SSE-C key
-            is not the upload's. Nothing is sent or changed; the journal stays.
+        ResumeError: Not a cloudpipe journal, its upload gone and the object not stored,
+            other parts stored, a source that differs (the first differing part named), or
+            another SSE-C key. Nothing is sent or changed; the journal stays.
         UploadError: A request failed for good (the upload stays as it was).
         FileNotFoundError: There is no such journal.
     """
     taken = Journal.take_up(journal)
-    try:
+    with taken.closed_on_error():
         state = taken.state
-        callbacks = {"on_ready": on_ready, "on_drained": on_drained}
         arguments = check_arguments(
             state.bucket,
             state.key,
             client=client,
             part_size=state.schedule.base,
-            expected_size=None,
             max_attempts=max_attempts,
             extra_args=state.extra_args | _secrets(state, extra_args),
             checksum=state.checksum,
             max_concurrency=max_concurrency,
             max_memory=max_memory,
-            callbacks=callbacks | {"on_error": on_error, "on_end": on_end},
-            journal=None,
-            part_policy=None,
+            callbacks={"on_ready": on_ready, "on_drained": on_drained}
+            | {"on_error": on_error, "on_end": on_end},
         )
+        _check_taken_up(taken, arguments, source, on_verified)
+    return S3MultipartWriter._continuing(arguments, taken)
+
+
+def _check_taken_up(
+    taken: Journal,
+    arguments: WriterArguments,
+    source: IO[bytes] | None,
+    on_verified: Callable[[int, int], object] | None,
+) -> None:
+    """Check that the store holds the parts ``taken`` records (or the completed object,
+    then kept in ``taken.completed``) and, given ``source``, that they are its bytes."""
+    state = taken.state
+    if state.upload_id is not None:
         requests = ObjectRequests(
             arguments.client,
             state.bucket,
@@ -109,17 +114,12 @@ def resume(
             arguments.max_attempts,
             state.checksum,
         )
-        if state.upload_id is not None:
-            taken.completed = _check_stored(state, requests)
-        if source is not None:
-            _check_source(state, source, on_verified)
-        elif on_verified is not None:
-            for part in state.parts:
-                on_verified(part.number, part.size)
-    except BaseException:
-        taken.close()
-        raise
-    return S3MultipartWriter._continuing(arguments, taken)
+        taken.completed = _check_stored(state, requests)
+    if source is not None:
+        _check_source(state, source, on_verified)
+    elif on_verified is not None:
+        for part in state.parts:
+            on_verified(part.number, part.size)
 
 
 def _secrets(state: JournalState, extra_args: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ the upload for a resume or aborts it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -19,16 +20,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from cloudpipe.buffer import PartBuffer
 from cloudpipe.ending import Ending, State
 from cloudpipe.errors import UploadError, describe
+from cloudpipe.journal import NO_JOURNAL, Journal, NoJournal, new_state
 from cloudpipe.parts import StoredParts
 from cloudpipe.pipeline import PartPipeline
+from cloudpipe.s3 import ObjectRequests
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
+    from cloudpipe.arguments import WriterArguments
     from cloudpipe.autoconcurrency import FixedPace
-    from cloudpipe.journal import NoJournal
     from cloudpipe.partsize import PartSizeSchedule
-    from cloudpipe.s3 import ObjectRequests
 
 LOG = logging.getLogger("cloudpipe")
 T = TypeVar("T")
@@ -70,7 +72,7 @@ class Upload:
         self.journal = journal
         self.pipeline: PartPipeline | None = None
         self._pace = pace
-        self._crc32 = crc32
+        self.crc32 = crc32
         self._on_ready = on_ready
         self._on_drained = on_drained
         self.upload_id, stored = journal.recorded()  # a resumed upload goes on after these
@@ -81,6 +83,40 @@ class Upload:
         self.stored_bytes = stored[-1].end if stored else 0
         self.abort_done = False  # the abort request was answered (or failed for good)
         self.abort_failure: UploadError | None = None
+
+    @classmethod
+    def from_arguments(cls, arguments: WriterArguments, journal: NoJournal | None) -> Upload:
+        """The upload of a writer made from checked ``arguments``: a new one (recorded in a
+        new journal when they name one), or the one ``journal`` records, taken up."""
+        schedule = (journal and journal.schedule) or arguments.schedule
+        if journal is None and arguments.journal is not None:
+            journal = Journal.create(
+                new_state(
+                    arguments.journal,
+                    arguments.bucket,
+                    arguments.key,
+                    schedule,
+                    arguments.checksum,
+                    arguments.extra_args,
+                )
+            )
+        requests = ObjectRequests(
+            arguments.client,
+            arguments.bucket,
+            arguments.key,
+            arguments.extra_args,
+            arguments.max_attempts,
+            arguments.checksum,
+        )
+        return cls(
+            requests,
+            schedule,
+            arguments.pace,
+            arguments.checksum != "none",  # each part's CRC32, as it is filled
+            NO_JOURNAL if journal is None else journal,
+            arguments.callbacks["on_ready"],
+            arguments.callbacks["on_drained"],
+        )
 
     @property
     def concurrency(self) -> int:
@@ -118,7 +154,7 @@ class Upload:
             if self._on_ready is not None:
                 self._on_ready(self.upload_id)
         if self._pace is not None and self.pipeline is None:
-            self.pipeline = PartPipeline(self.requests, self._pace, self._crc32)
+            self.pipeline = PartPipeline(self.requests, self._pace, self.crc32)
         return self.upload_id
 
     def _created(self) -> str:
@@ -198,6 +234,22 @@ class Upload:
             self.pipeline.close()
         return None
 
+    def finish(self, buffer: PartBuffer) -> tuple[dict[str, Any], BaseException | None]:
+        """Send the rest and complete the object: the store's answer, and an interrupt that
+        came while completing, for the writer to raise once it has ended. When the
+        completing request failed or was interrupted, the store is asked whether it holds
+        the object; the request's error is raised if it does not."""
+        body = self.last(buffer)
+        try:
+            return self.complete(body, buffer.crc), None
+        except BaseException as error:
+            found = despite_interrupts(
+                functools.partial(self.find_out, body, error), [], self.hurry
+            )
+            if found is None:
+                raise
+            return found, None if isinstance(error, UploadError) else error
+
     def complete(self, body: bytearray | None, crc: int | None) -> dict[str, Any]:
         """PutObject ``body`` (with its CRC32), or CompleteMultipartUpload: the answer."""
         if body is not None:
@@ -220,6 +272,19 @@ class Upload:
         return found
 
     # -- abandoning ------------------------------------------------------------------------
+
+    def abandon(self, cause: BaseException | None, interrupts: list[BaseException]) -> Ending:
+        """Keep the upload for a resume if the journal may, else abort it: the Ending, after
+        ``cause`` (None: as asked). Interrupts that come meanwhile (a second Ctrl-C, a signal
+        handler's exception) do not cut this short, since a report would then say aborted
+        of an upload still stored: each is added to ``interrupts`` and makes the requests
+        stop retrying."""
+        cancel = functools.partial(self.cancel, *self.keeps(cause))
+        keep, why_not = despite_interrupts(cancel, interrupts, self.hurry)
+        if keep:
+            return self.ending(State.KEPT, cause)
+        despite_interrupts(self.abort, interrupts, self.hurry)
+        return self.after_abort(cause, why_not)
 
     def keeps(self, cause: BaseException | None) -> tuple[bool, str]:
         """Whether the journal keeps the upload ended by ``cause`` for a resume, and, when it
@@ -260,13 +325,14 @@ class Upload:
     # -- what the store holds --------------------------------------------------------------
 
     def ending(self, state: State, cause: BaseException | None = None, why: str = "") -> Ending:
-        """The writer's Ending in ``state``, after ``cause`` (None: as asked)."""
+        """The writer's Ending in ``state``, after ``cause`` (None: as asked; LeftOpen:
+        nobody's failure, as if asked)."""
         return Ending(
             state,
             url=self.requests.url,
             upload_id=self.upload_id,
             journal=self.journal.path if state is State.KEPT else None,
-            cause=_summary(cause) if cause is not None else "",
+            cause=_summary(cause) if cause and not isinstance(cause, LeftOpen) else "",
             why=why,
         )
 
@@ -301,3 +367,7 @@ def _summary(error: BaseException) -> str:
     """``Type: first line`` of an error, as an Ending's cause."""
     text = str(error).splitlines()[0] if str(error) else ""
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+class LeftOpen(BaseException):
+    """The cause of ending a writer nobody closed (garbage collected, or open at exit)."""

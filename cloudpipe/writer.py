@@ -1,55 +1,39 @@
 """S3MultipartWriter: a binary file object that streams into one S3 object, one part at a time.
 
-The writer keeps three invariants:
-
-* at most one part is buffered: a part is uploaded as soon as its buffer fills, before
-  ``write()`` returns;
-* nothing is sent before the first part fills (the multipart upload is created lazily), and a
-  stream shorter than one part is sent with a single PutObject at ``close()``;
-* a writer ends exactly once, either completed by ``close()`` or aborted (by ``abort()``, an
-  exception in its ``with`` block, a failed request, a callback that raised, garbage
-  collection, or interpreter exit), and an aborted writer leaves neither an object nor stored
-  parts behind; when the completing request's outcome is unknown (an interrupt, a lost
-  answer), the store is asked before the ending is reported. A writer with a journal ends a
-  third way after a failed request, an interrupt or being left open: its upload is kept, as
-  the journal records it, for ``cloudpipe.resume``;
-* one call at a time: a lock makes each ``write()`` whole, whatever the threads, and a call
-  from one of the writer's own callbacks is refused rather than run inside the call that
-  fired it;
-* a writer belongs to the process that made it: a forked child, which inherits its upload id
-  and buffered bytes, never sends a request for it.
+Its invariants: at most one part is buffered (with ``max_concurrency`` 1, a full part is
+stored before ``write()`` returns); nothing is sent before the first part fills, and a stream
+shorter than a part is one PutObject at ``close()``; a writer ends exactly once, and its
+``ending`` says what the store then holds (completed; aborted, leaving nothing; kept for a
+resume; or pending, when the abort failed), the store asked first when a request's outcome is
+unknown; calls run one at a time (cloudpipe.calls). docs/architecture.md follows a byte and
+a failure through it.
 """
 
 from __future__ import annotations
 
-import functools
 import io
-import logging
 import os
-import threading
 import time
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cloudpipe import lifetime
 from cloudpipe.arguments import WriterArguments, check_arguments
 from cloudpipe.buffer import PartBuffer
-from cloudpipe.checksums import quoted
+from cloudpipe.calls import Calls
+from cloudpipe.checksums import quoted, stored_crc32
 from cloudpipe.ending import OPEN, Ending, State, shown
 from cloudpipe.errors import UploadError
-from cloudpipe.journal import NO_JOURNAL, Journal, NoJournal, new_state
-from cloudpipe.partsize import (
-    MiB,
-    PartPolicy,
-)
-from cloudpipe.s3 import LOG, ObjectRequests
-from cloudpipe.upload import Upload, despite_interrupts
+from cloudpipe.journal import Journal, NoJournal
+from cloudpipe.partsize import MiB, PartPolicy
+from cloudpipe.upload import LeftOpen, Upload
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
     from mypy_boto3_s3 import S3Client
+
+T = TypeVar("T")
 
 
 class S3MultipartWriter(io.BufferedIOBase):
@@ -79,10 +63,12 @@ class S3MultipartWriter(io.BufferedIOBase):
             part's MD5 (Content-MD5) and the object's MD5-based ETag; ``"none"``: only
             botocore's own defaults.
         max_concurrency: Parts uploading at once. "auto": as many as raise the measured
-            throughput (starting at 1, halving on throttling), within ``max_memory``.
-            1 (the default) uploads each part before
-            ``write()`` returns; N > 1 uploads up to N parts from a thread pool while
-            ``write()`` fills the next buffer, in at most N + 1 parts of memory.
+            throughput (starting at 1, halving on throttling), within ``max_memory``. 1 (the
+            default) uploads each part before ``write()`` returns; N > 1 uploads up to N
+            parts from a thread pool while ``write()`` fills the next buffer, in at most
+            N + 1 parts of memory.
+        max_memory: The memory budget of "auto", in bytes, at least two parts: by default
+            72 MiB (9 parts of 8 MiB), or two parts when parts are larger.
         on_ready: ``on_ready(upload_id)``, once the multipart upload is created.
         on_drained: ``on_drained(part_number, nbytes)``, as each part is stored.
         on_error: ``on_error(exc)``, when a request failed for good (already aborted).
@@ -155,58 +141,25 @@ class S3MultipartWriter(io.BufferedIOBase):
         writer = cls.__new__(cls)
         writer._setup(arguments, journal)
         if journal.completed is not None:
-            with writer._lock:
-                writer._result = journal.completed
-                writer._completed()
+            writer._result = journal.completed
+            writer._completed()
         return writer
 
     def _setup(self, arguments: WriterArguments, journal: NoJournal | None) -> None:
         """Build the writer from checked arguments, new or (``journal``) taking one up."""
         super().__init__()
-        bucket, key = arguments.bucket, arguments.key
-        schedule = (journal and journal.schedule) or arguments.schedule
-        self._name = f"s3://{bucket}/{key}"
-        requests = ObjectRequests(
-            arguments.client,
-            bucket,
-            key,
-            arguments.extra_args,
-            arguments.max_attempts,
-            arguments.checksum,
-        )
-        if journal is None and arguments.journal is not None:
-            journal = Journal.create(
-                new_state(
-                    arguments.journal,
-                    bucket,
-                    key,
-                    schedule,
-                    arguments.checksum,
-                    arguments.extra_args,
-                )
-            )
-        callbacks = arguments.callbacks
-        crc32 = arguments.checksum != "none"  # each part's CRC32, as it is filled
-        self._upload = Upload(
-            requests,
-            schedule,
-            arguments.pace,
-            crc32,
-            NO_JOURNAL if journal is None else journal,
-            callbacks["on_ready"],
-            callbacks["on_drained"],
-        )
-        self._on_error = callbacks["on_error"]
-        self._on_end = callbacks["on_end"]
+        self._name = f"s3://{arguments.bucket}/{arguments.key}"
+        self._shown = shown(self._name)  # as messages show it: a repr if not printable
+        self._upload = Upload.from_arguments(arguments, journal)
+        self._on_error = arguments.callbacks["on_error"]
+        self._on_end = arguments.callbacks["on_end"]
         self._started = time.monotonic()
-        self._buffer = PartBuffer(crc32)
+        self._buffer = PartBuffer(self._upload.crc32)
         self._position = self._upload.stored_bytes
         self._result: dict[str, Any] = {}
         self._ending = OPEN
         self._wrapper_finalizing = False  # see _dealloc_warn
-        self._lock = threading.Lock()
-        self._caller: int | None = None  # the thread inside a call (its callbacks included)
-        self._pid = os.getpid()
+        self._calls = Calls(self._shown)
         lifetime.track(self)
         self._ready = True
 
@@ -262,11 +215,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         byte (base64), which a reader can check without knowing the part sizes; ``"type":
         "COMPOSITE"`` (a CRC32 of the parts' CRC32s, ``-N`` after it) from a store that keeps
         only that; None with ``checksum="none"`` or from a store that keeps no checksum."""
-        value = self._result.get("ChecksumCRC32") if self.etag is not None else None
-        if not value:
-            return None
-        kind = "COMPOSITE" if "-" in str(value) else "FULL_OBJECT"
-        return {"algorithm": "CRC32", "type": kind, "value": str(value)}
+        return stored_crc32(self._result)
 
     @property
     def version_id(self) -> str | None:
@@ -287,8 +236,8 @@ class S3MultipartWriter(io.BufferedIOBase):
     def _write(
         self, b: ReadableBuffer, take: Callable[[memoryview], bool], *, wait: bool = True
     ) -> int:
-        """Check ``b`` and hand it to ``take`` under the lock: its length, or -1 if ``take``
-        declined it (or, without ``wait``, if another call holds the lock)."""
+        """Check ``b`` and hand its bytes to ``take`` as one call: its length, or -1 if
+        ``take`` declined them (or, without ``wait``, if another call was running)."""
         self._check_open()
         if isinstance(b, str):
             raise TypeError("write() argument must be a bytes-like object, not 'str'")
@@ -298,21 +247,10 @@ class S3MultipartWriter(io.BufferedIOBase):
             raise TypeError(
                 f"write() argument must be a bytes-like object, not {type(b).__name__!r}"
             ) from None
-        with view:
-            self._enter("write")
-            if not self._lock.acquire(wait):
-                return -1
-            try:
-                self._caller = threading.get_ident()
-                self._check_open()
-                if view.c_contiguous:
-                    with view.cast("B") as data:
-                        taken = take(data)
-                else:
-                    taken = take(memoryview(view.tobytes()))
-            finally:
-                self._caller = None
-                self._lock.release()
+        with view, view.cast("B") if view.c_contiguous else memoryview(view.tobytes()) as data:
+            taken = self._run("write", take, data, wait=wait)
+            if taken is None:
+                self._check_open()  # it ended while this call waited
             return view.nbytes if taken else -1
 
     def writelines(self, lines: Iterable[ReadableBuffer], /) -> None:
@@ -365,14 +303,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         Raises:
             UploadError: CreateMultipartUpload failed; the writer is closed.
         """
-        self._run("start", self._start)
-
-    def _start(self) -> None:
-        try:
-            self._upload.create()
-        except BaseException as error:
-            self._abandon(error)
-            raise
+        self._run("start", self._upload.create)
 
     def abort(self) -> None:
         """Discard the buffer and abort the upload: no object appears. Idempotent.
@@ -412,22 +343,9 @@ class S3MultipartWriter(io.BufferedIOBase):
     def _abandon_unclosed(self, how: str) -> None:
         """End a writer nobody closed (abort it, or keep it with a journal), and warn with
         what the store holds (nothing from a forked child)."""
-        if os.getpid() != self._pid:
-            return
-        self._run("abort", self._abandon, LeftOpen(how))  # a failed abort: in the warning
-        ending = self._ending
-        if ending.state is State.ABORTED:
-            message = (
-                f"{self._shown} {how}: its upload was aborted, not completed "
-                "(close it, or use a with block)"
-            )
-            warnings.warn(message, ResourceWarning, stacklevel=2, source=self)
-        elif ending.state is State.PENDING:
-            message = f"{self._shown} {how}, and its abort failed {ending.leftover()}"
-            warnings.warn(message, RuntimeWarning, stacklevel=2, source=self)
-        elif ending.state is State.KEPT:
-            message = f"{self._shown} {how}: its upload is kept: {ending.resume_hint()}"
-            warnings.warn(message, RuntimeWarning, stacklevel=2, source=self)
+        if not self._calls.forked:
+            self._run("abort", self._abandon, LeftOpen(how))  # a failed abort: in the warning
+            self._ending.warn_unclosed(how, self)
 
     def __repr__(self) -> str:
         return (
@@ -439,19 +357,15 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     def _take(self, data: memoryview) -> bool:
         upload = self._upload
-        try:
-            upload.land()
-            while data:
-                if self._buffer.filled == 0:
-                    self._buffer.prepare(upload.next_part_size(self._position))
-                taken = self._buffer.fill(data)
-                self._position += taken
-                data = data[taken:]
-                if self._buffer.full:
-                    self._buffer = upload.send(self._buffer)
-        except BaseException as error:
-            self._abandon(error)
-            raise
+        upload.land()
+        while data:
+            if self._buffer.filled == 0:
+                self._buffer.prepare(upload.next_part_size(self._position))
+            taken = self._buffer.fill(data)
+            self._position += taken
+            data = data[taken:]
+            if self._buffer.full:
+                self._buffer = upload.send(self._buffer)
         return True
 
     def _fill_only(self, data: memoryview) -> bool:
@@ -465,152 +379,81 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     # -- ending ----------------------------------------------------------------------------
 
-    def _enter(self, what: str) -> None:
-        """Refuse a call from another process or from one of this writer's callbacks."""
-        if os.getpid() != self._pid:
-            raise RuntimeError(
-                f"{self._shown}: {what}() in a forked child: the writer belongs to "
-                f"process {self._pid}, and no other process may send its requests"
-            )
-        if self._caller == threading.get_ident():
-            raise RuntimeError(
-                f"{self._shown}: {what}() called from one of the writer's own callbacks, "
-                "inside the call that fired it: not allowed (raise an exception to abort)"
-            )
-
-    def _run(self, what: str, step: Callable[..., None], *args: Any) -> None:
-        """Run a step that may end the writer, unless it has ended; in a forked child, an
-        abort forgets the parent's upload without a request, and anything else is refused."""
+    def _run(self, what: str, step: Callable[..., T], *args: Any, wait: bool = True) -> T | None:
+        """``step(*args)`` as one call of the writer's: refused from another process or a
+        callback, run alone (None at once, without ``wait``, if another call runs), skipped
+        once the writer has ended (None). A step that raises ends the writer because of its
+        error, unless it ended it. In a forked child, an abort forgets the parent's upload
+        without a request, and anything else is refused."""
         if self.closed:
-            return
-        if os.getpid() != self._pid:
+            return None
+        if self._calls.forked:
             self._end(self._upload.ending(State.FORKED), forked=True)
             if what != "abort":
-                self._enter(what)
-            return
-        self._enter(what)
-        with self._lock:
-            self._caller = threading.get_ident()
-            try:
-                if not self.closed:
-                    step(*args)
-            finally:
-                self._caller = None
-
-    def _finish(self) -> None:
-        """Upload the rest and complete the object, finding out any unknown outcome."""
-        upload = self._upload
+                self._calls.refuse(what)
+            return None
+        if not self._calls.enter(what, wait):
+            return None
         try:
-            body = upload.last(self._buffer)
+            return None if self.closed else step(*args)
         except BaseException as error:
             self._abandon(error)
             raise
-        try:
-            self._result = upload.complete(body, self._buffer.crc)
-        except BaseException as error:
-            find_out = functools.partial(upload.find_out, body, error)
-            found = despite_interrupts(find_out, [], upload.hurry)
-            if found is None:
-                self._abandon(error)
-                raise
-            self._result = found
-            self._completed()
-            if not isinstance(error, UploadError):
-                raise  # stored, and the caller still hears of the interrupt
-            return
+        finally:
+            self._calls.leave()
+
+    def _finish(self) -> None:
+        """Upload the rest and complete the object, finding out any unknown outcome."""
+        self._result, interrupt = self._upload.finish(self._buffer)
         self._completed()
+        if interrupt is not None:
+            raise interrupt  # stored, and the caller still hears of the interrupt
 
     def _completed(self) -> None:
-        if LOG.isEnabledFor(logging.INFO):
-            upload_id = self._upload.upload_id
-            how = f"upload {upload_id}" if upload_id else "one PutObject"
-            LOG.info(
-                "%s: completed (%s): %d bytes, %d parts, %.1f s",
-                self._shown,
-                how,
-                self._position,
-                len(self._upload.parts) or 1,
-                time.monotonic() - self._started,
-            )
         self._end(self._upload.ending(State.COMPLETED))
         if self._on_end is not None:
             self._on_end(True)
 
     def _abandon(self, cause: BaseException | None) -> None:
         """End without completing, because of ``cause`` (None: the caller asked): keep the
-        upload for a resume if the journal may, else abort it; record what the store then
-        holds, say it on ``cause``, and tell the callbacks.
-
-        Interrupts that come meanwhile (a second Ctrl-C, a signal handler's exception) do
-        not cut this short, since a report would then say aborted of an upload still
-        stored: each makes the requests stop retrying, and the first is raised at the end
-        (unless ``cause`` is itself one)."""
+        upload or abort it, record what the store then holds, say it on ``cause``, and tell
+        the callbacks. The first interrupt that came meanwhile is raised at the end (unless
+        ``cause`` is itself one), as is a failed abort that the caller asked for."""
         if self.closed:  # a callback may have ended the writer already
             return
         upload = self._upload
-        said = None if isinstance(cause, LeftOpen) else cause  # nobody's failure: as asked
         interrupts: list[BaseException] = []
         ending = None
         try:
-            cancel = functools.partial(upload.cancel, *upload.keeps(cause))
-            keep, why_not = despite_interrupts(cancel, interrupts, upload.hurry)
-            if keep:
-                ending = upload.ending(State.KEPT, said)
-            else:
-                despite_interrupts(upload.abort, interrupts, upload.hurry)
-                ending = upload.after_abort(said, why_not)
+            ending = upload.abandon(cause, interrupts)
         finally:
-            self._end(ending or upload.unfinished(said))
-        self._report(cause)
-        failure = upload.abort_failure
-        if failure is not None and cause is None:
-            raise failure
-        if interrupts and (cause is None or isinstance(cause, Exception)):  # not an interrupt
-            raise interrupts[0]
-
-    def _report(self, cause: BaseException | None) -> None:
-        """Say on ``cause`` and in the log what the store holds, then call the callbacks."""
+            self._end(ending or upload.unfinished(cause))
         ending = self._ending
         if isinstance(cause, UploadError):
             cause.ending = ending
         elif cause is not None and not (ending.aborted and not ending.why):
             cause.add_note(f"cloudpipe: {self._shown}: {ending.outcome()}")
-        if ending.state is State.KEPT:
-            LOG.info("%s: upload %s kept: %s", self._shown, ending.upload_id, ending.outcome())
-        elif ending.state is State.PENDING:
-            LOG.warning("%s: the abort failed %s", self._shown, ending.leftover())
-        elif ending.upload_id is not None:
-            LOG.info(
-                "%s: upload %s aborted: %d bytes written, %d stored parts discarded",
-                self._shown,
-                ending.upload_id,
-                self._position,
-                len(self._upload.parts),
-            )
         try:
             if isinstance(cause, UploadError) and self._on_error is not None:
                 self._on_error(cause)
         finally:
             if self._on_end is not None:
                 self._on_end(False)
+        if upload.abort_failure is not None and cause is None:
+            raise upload.abort_failure
+        if interrupts and (cause is None or isinstance(cause, Exception)):  # not an interrupt
+            raise interrupts[0]
 
     def _end(self, ending: Ending, *, forked: bool = False) -> None:
         self._ending = ending
+        ending.log(self._position, len(self._upload.parts), time.monotonic() - self._started)
         self._upload.close(kept=ending.state is State.KEPT, forked=forked)
         self._buffer.release()
         lifetime.untrack(self)
         super().close()
-
-    @property
-    def _shown(self) -> str:
-        return shown(self._name)
 
     def _check_open(self) -> None:
         if self.closed:
             raise ValueError(
                 f"I/O operation on closed writer {self._shown} ({self._ending.summary()})"
             )
-
-
-class LeftOpen(BaseException):
-    """The cause of ending a writer nobody closed (garbage collected, or open at exit)."""

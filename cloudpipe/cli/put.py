@@ -99,7 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
         "up; FILE is removed once the object is stored",
     )
     add_aws_options(parser)
-    obj = parser.add_argument_group("object")
+    _add_object_options(parser.add_argument_group("object"))
+    add_output_options(parser)
+    return parser
+
+
+def _add_object_options(obj: argparse._ArgumentGroup) -> None:
+    """The options that set the object's headers, metadata, encryption and conditions."""
     obj.add_argument(
         "--no-clobber",
         action="store_true",
@@ -138,8 +144,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="any other CreateMultipartUpload/PutObject member, e.g. ObjectLockMode=GOVERNANCE "
         "(VALUE is read as JSON when it is JSON; repeatable)",
     )
-    add_output_options(parser)
-    return parser
 
 
 def extra_args_from(options: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:

@@ -75,19 +75,9 @@ def resume_upload(
 ) -> dict[str, Any]:
     """Check the stored prefix against the input, then stream the rest of it; the result."""
     started = time.monotonic()
-    try:
-        with open(options.journal, "rb"):
-            pass
-    except OSError as error:
-        reason = error.strerror or error
-        raise InputError(f"cannot read journal {options.journal}: {reason}") from None
+    _check_journal(options.journal, "rb", "read")
     job.journal = options.journal  # until the writer exists, the upload is as it was
-    try:
-        with open(options.journal, "r+b"):
-            pass
-    except OSError as error:
-        reason = error.strerror or error
-        raise InputError(f"cannot write journal {options.journal}: {reason}") from None
+    _check_journal(options.journal, "r+b", "write")
     if command is None:
         source, producer = open_input(options.input, job), None
     else:
@@ -132,6 +122,15 @@ def resume_upload(
     result["resumed_from"] = verified
     result["verify_seconds"] = round(verify_seconds, 3)
     return result
+
+
+def _check_journal(path: str, mode: str, verb: str) -> None:
+    """Refuse a journal the command cannot ``verb`` (open in ``mode``), before any input."""
+    try:
+        with open(path, mode):
+            pass
+    except OSError as error:
+        raise InputError(f"cannot {verb} journal {path}: {error.strerror or error}") from None
 
 
 def finish_completed(
