@@ -49,7 +49,7 @@ class PartBuffer:
             self.capacity = capacity
         self.clear()
 
-    def fill(self, data: memoryview) -> int:
+    def fill(self, data: bytes | memoryview) -> int:
         """Copy as much of ``data`` as fits and return how many bytes that was."""
         count = min(len(data), self.capacity - self.filled)
         if self.crc is not None:

@@ -214,15 +214,6 @@ class NoJournal:
         after them)."""
         return None, []
 
-    @contextlib.contextmanager
-    def closed_on_error(self) -> Iterator[None]:
-        """Close the journal (unlocked, left as it is) if the block raises."""
-        try:
-            yield
-        except BaseException:
-            self.close()
-            raise
-
     def upload_started(self, upload_id: str) -> None:
         pass
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 T = TypeVar("T")
+Bytes = bytes | memoryview  # what a write hands on: bytes as they came, else a view of bytes
 
 
 class S3MultipartWriter(io.BufferedIOBase):
@@ -233,25 +234,26 @@ class S3MultipartWriter(io.BufferedIOBase):
         """Take all of ``b``; upload each part that fills before returning."""
         return self._write(b, self._take)
 
-    def _write(
-        self, b: ReadableBuffer, take: Callable[[memoryview], bool], *, wait: bool = True
-    ) -> int:
+    def _write(self, b: ReadableBuffer, take: Callable[[Bytes], bool], *, wait: bool = True) -> int:
         """Check ``b`` and hand its bytes to ``take`` as one call: its length, or -1 if
         ``take`` declined them (or, without ``wait``, if another call was running)."""
         self._check_open()
-        if isinstance(b, str):
-            raise TypeError("write() argument must be a bytes-like object, not 'str'")
-        try:
-            view = memoryview(b)
-        except TypeError:
-            raise TypeError(
-                f"write() argument must be a bytes-like object, not {type(b).__name__!r}"
-            ) from None
-        with view, view.cast("B") if view.c_contiguous else memoryview(view.tobytes()) as data:
-            taken = self._run("write", take, data, wait=wait)
-            if taken is None:
-                self._check_open()  # it ended while this call waited
-            return view.nbytes if taken else -1
+        if type(b) is bytes:  # the most common: no view to make and release
+            nbytes, taken = len(b), self._run("write", take, b, wait=wait)
+        else:
+            if isinstance(b, str):
+                raise TypeError("write() argument must be a bytes-like object, not 'str'")
+            try:
+                view = memoryview(b)
+            except TypeError:
+                raise TypeError(
+                    f"write() argument must be a bytes-like object, not {type(b).__name__!r}"
+                ) from None
+            with view, view.cast("B") if view.c_contiguous else memoryview(view.tobytes()) as data:
+                nbytes, taken = view.nbytes, self._run("write", take, data, wait=wait)
+        if taken is None:
+            self._check_open()  # it ended while this call waited
+        return nbytes if taken else -1
 
     def writelines(self, lines: Iterable[ReadableBuffer], /) -> None:
         """Write each buffer in turn, as ``write`` does."""
@@ -355,20 +357,23 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     # -- parts -----------------------------------------------------------------------------
 
-    def _take(self, data: memoryview) -> bool:
+    def _take(self, data: Bytes) -> bool:
         upload = self._upload
         upload.land()
         while data:
-            if self._buffer.filled == 0:
-                self._buffer.prepare(upload.next_part_size(self._position))
-            taken = self._buffer.fill(data)
+            buffer = self._buffer
+            if buffer.filled == 0:
+                buffer.prepare(upload.next_part_size(self._position))
+            if len(data) > buffer.capacity - buffer.filled:
+                data = memoryview(data)  # cut at the part's end without a copy
+            taken = buffer.fill(data)
             self._position += taken
             data = data[taken:]
-            if self._buffer.full:
-                self._buffer = upload.send(self._buffer)
+            if buffer.full:
+                self._buffer = upload.send(buffer)
         return True
 
-    def _fill_only(self, data: memoryview) -> bool:
+    def _fill_only(self, data: Bytes) -> bool:
         """Copy ``data`` into the part buffer if that is all it takes: no request, no journal
         line, no event, and so nothing that blocks (the asyncio writer does this on its event
         loop). False, with nothing taken, when it would fill the part or must start one."""
