@@ -238,7 +238,9 @@ class S3MultipartWriter(io.BufferedIOBase):
         """Check ``b`` and hand its bytes to ``take`` as one call: its length, or -1 if
         ``take`` declined them (or, without ``wait``, if another call was running)."""
         self._check_open()
-        if type(b) is bytes:  # the most common: no view to make and release
+        if type(b) is bytes or (  # the most common: no view of ours to make and release
+            isinstance(b, memoryview) and b.ndim == 1 and b.format == "B" and b.c_contiguous
+        ):
             nbytes, taken = len(b), self._run("write", take, b, wait=wait)
         else:
             if isinstance(b, str):

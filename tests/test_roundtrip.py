@@ -115,6 +115,7 @@ def test_any_bytes_like_object(s3: Any, bucket: str) -> None:
         memoryview(b"0123456789")[2:8],
         array.array("i", [1, 2, 3]),
         memoryview(b"abcdefgh")[::2],  # not contiguous
+        memoryview(bytearray(b"0123456789ab")).cast("B", (3, 4)),  # 2-D: 12 bytes, len 3
     ]
     expected = b"".join(bytes(memoryview(chunk)) for chunk in chunks)
     with cloudpipe.S3MultipartWriter(bucket, "kinds", client=s3, part_size=PART) as writer:
@@ -132,7 +133,15 @@ def test_caller_may_reuse_its_buffer(s3: Any, bucket: str) -> None:
         chunk.extend(b"b" * 10)  # BufferError if a view were kept
         chunk[:] = b"c" * 5
         writer.write(chunk)
-    assert read_object(s3, bucket, "reuse") == b"a" * 1000 + b"c" * 5
+        spanning = bytearray(b"d" * (PART + 10))  # cut at a part's end
+        writer.write(spanning)
+        spanning.extend(b"e")
+        view = memoryview(spanning)
+        writer.write(view)
+        view.release()
+        spanning.extend(b"f")
+    expected = b"a" * 1000 + b"c" * 5 + b"d" * (PART + 10) + b"d" * (PART + 10) + b"e"
+    assert read_object(s3, bucket, "reuse") == expected
 
 
 @settings(
