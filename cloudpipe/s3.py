@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from botocore import xform_name
 
 from cloudpipe.checksums import Checksums, composite_crc32, crc32, multipart_etag, quoted
+from cloudpipe.clients import sign_checksummed_bodies_unhashed
 from cloudpipe.ending import shown
 from cloudpipe.errors import ObjectExistsError, UploadError, describe, error_code
 from cloudpipe.extra_args import (
@@ -61,6 +62,7 @@ class ObjectRequests:
                 f"extra_args {sorted(chosen)[0]} and checksum={checksum!r} both choose the "
                 "checksum: pass checksum='none' to use extra_args alone"
             )
+        sign_checksummed_bodies_unhashed(client)
         self._args = route_extra_args(client, bucket, key, extra_args)
         self._args[CREATE] |= self._checksums.create_args
         self._args[LIST_PARTS] = encode_sse_c(self._args[LIST_PARTS])

