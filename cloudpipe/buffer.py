@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import zlib
+from cloudpipe.checksums import update_crc32
 
 GROW_LIMIT = 256 * 1024
 """Bytes a buffer grows to with the data before it takes its whole capacity at once."""
@@ -53,7 +53,7 @@ class PartBuffer:
         """Copy as much of ``data`` as fits and return how many bytes that was."""
         count = min(len(data), self.capacity - self.filled)
         if self.crc is not None:
-            self.crc = zlib.crc32(data[:count], self.crc)
+            self.crc = update_crc32(data[:count], self.crc)
         end = self.filled + count
         if len(self._data) != self.capacity:  # still growing: the data ends where it does
             if end <= GROW_LIMIT or self.capacity > GROW_ABOVE:

@@ -25,9 +25,16 @@ import base64
 import functools
 import hashlib
 import re
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+try:  # ISA-L's CRC32 (pip install 'cloudpipe-s3[fast]'): the same value, three times as fast
+    from isal.isal_zlib import crc32 as _crc32
+except ImportError:
+    from zlib import crc32 as _crc32
+
+update_crc32 = _crc32
+"""``update_crc32(data, crc=0)``: zlib's CRC32 of ``data`` going on from ``crc``."""
 
 MODES = ("crc32", "md5", "none")
 _MD5_ETAG = re.compile(r'"?([0-9a-fA-F]{32})"?')
@@ -39,7 +46,7 @@ def _b64(digest: bytes) -> str:
 
 def crc32(body: bytes | bytearray) -> str:
     """The base64 CRC32 S3 expects in x-amz-checksum-crc32."""
-    return crc32_text(zlib.crc32(body))
+    return crc32_text(update_crc32(body))
 
 
 def crc32_text(value: int) -> str:

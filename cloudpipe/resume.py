@@ -10,12 +10,18 @@ journal's part list and the parts written after the resume.
 from __future__ import annotations
 
 import os
-import zlib
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from cloudpipe.arguments import WriterArguments, check_arguments
-from cloudpipe.checksums import crc32_text, crc32_value, full_crc32, key_md5, quoted
+from cloudpipe.checksums import (
+    crc32_text,
+    crc32_value,
+    full_crc32,
+    key_md5,
+    quoted,
+    update_crc32,
+)
 from cloudpipe.ending import shown
 from cloudpipe.errors import ResumeError, UploadError, error_code
 from cloudpipe.journal import Journal, JournaledPart, JournalState
@@ -226,7 +232,7 @@ def _check_source(
                     "was made from? Not resumed",
                     state.path,
                 )
-            crc = zlib.crc32(view[:count], crc)
+            crc = update_crc32(view[:count], crc)
             position += count
         if crc32_text(crc) != part.crc32:
             raise ResumeError(
