@@ -138,7 +138,7 @@ def pace_for(
             )
     elif memory < 2 * part_size:
         raise MemoryBudgetError(memory, part_size)
-    return AutoPace(memory, part_size, connections)
+    return AutoPace(memory, part_size, connections, smallest=MIN_PART_SIZE)
 
 
 def check_callback(name: str, callback: object) -> None:

@@ -11,6 +11,13 @@ rising, it adds one at a time. When it falls it takes one away, and it halves th
 throttling (a request that had to be retried). Only parts sent at the current number count,
 so each change is judged on its own effect. It never has more parts in flight than a memory
 budget holds: ``max_memory // part_size - 1`` (one more buffer is being filled).
+
+When the budget, not the link, stops the climb (the throughput still rose with as many parts
+in flight as the budget holds), auto spends the same memory on smaller parts: S3's smallest,
+5 MiB, where the part-size schedule allows (a stream of unknown length, on a store that takes
+parts of several sizes), so that 13 parts fly in 72 MiB where 8 of 8 MiB did. Only parts of
+the schedule's first size shrink: the schedule still grows as before, and reaches its
+capacity but for the few GiB the smaller parts give up.
 """
 
 from __future__ import annotations
@@ -41,6 +48,10 @@ class FixedPace:
         """Parts that may be in flight now, for parts of ``part_size`` bytes."""
         return self._parts
 
+    def part_size(self, scheduled: int) -> int:
+        """The size of the next part, which the schedule makes ``scheduled`` bytes."""
+        return scheduled
+
     def stored(self, nbytes: int, seconds: float, in_flight: int, retries: int) -> None:
         """A part of ``nbytes`` took ``seconds``, sent with ``in_flight`` parts in flight
         (itself included); ``retries``: the requests retried so far."""
@@ -50,9 +61,19 @@ class AutoPace(FixedPace):
     """``max_concurrency="auto"``: as many parts in flight as raise the throughput, within
     ``budget`` bytes of part buffers and ``connections`` (the client's connection pool)."""
 
-    def __init__(self, budget: int, part_size: int, connections: int = MAX_CONCURRENCY) -> None:
-        super().__init__(max(1, min(budget // part_size - 1, connections)))
+    def __init__(
+        self,
+        budget: int,
+        part_size: int,
+        connections: int = MAX_CONCURRENCY,
+        smallest: int | None = None,
+    ) -> None:
+        super().__init__(_ceiling(budget, part_size, connections))
         self.budget: float = budget
+        self._base = part_size  # the schedule's first size: the parts that may shrink
+        self._smallest = smallest or part_size  # what they may shrink to
+        self._connections = connections
+        self.shrunk = False
         self.limit = 1
         self._best = 0.0
         self._starting = True
@@ -64,6 +85,9 @@ class AutoPace(FixedPace):
     def allowed(self, part_size: int) -> int:
         fits = int(self.budget) // part_size - 1 if part_size else self.ceiling
         return max(1, min(self.limit, fits))
+
+    def part_size(self, scheduled: int) -> int:
+        return self._smallest if self.shrunk and scheduled == self._base else scheduled
 
     def stored(self, nbytes: int, seconds: float, in_flight: int, retries: int) -> None:
         if retries > self._retries:  # throttled, or failing: back off at once
@@ -85,6 +109,9 @@ class AutoPace(FixedPace):
             self._best = rate
             self._plateau = 0
             self._before = self.limit
+            if self.limit == self.ceiling and self._smallest < self._base and not self.shrunk:
+                self.shrunk = True  # rising still, stopped by the budget: more, smaller parts
+                self.ceiling = _ceiling(int(self.budget), self._smallest, self._connections)
             grown = self.limit * START_GROWTH if self._starting else self.limit + 1
             self.limit = min(self.ceiling, grown)
         elif self._starting and self._before * 2 < self.limit:  # a step of four overshot
@@ -102,3 +129,8 @@ class AutoPace(FixedPace):
                 self._plateau = 0
                 self._before = self.limit
                 self.limit = min(self.ceiling, self.limit + 1)
+
+
+def _ceiling(budget: int, part_size: int, connections: int) -> int:
+    """The most parts in flight: what the budget holds beside one filling, and connections."""
+    return max(1, min(budget // part_size - 1, connections))

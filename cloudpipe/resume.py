@@ -25,6 +25,7 @@ from cloudpipe.checksums import (
 from cloudpipe.ending import shown
 from cloudpipe.errors import ResumeError, UploadError, error_code
 from cloudpipe.journal import Journal, JournaledPart, JournalState
+from cloudpipe.partsize import MIN_PART_SIZE
 from cloudpipe.s3 import ObjectRequests
 from cloudpipe.writer import S3MultipartWriter
 
@@ -187,7 +188,7 @@ def _check_stored(state: JournalState, requests: ObjectRequests) -> dict[str, An
                 "was changed by something else than this journal's writer; not resumed",
                 state.path,
             )
-        if part.number != len(state.parts) and part.size != state.schedule.size_of(part.number):
+        if part.number != len(state.parts) and not _full_size(state, part):
             raise ResumeError(
                 f"{state.path}: part {part.number} has {part.size} bytes, not the "
                 f"{state.schedule.size_of(part.number)} of its part-size schedule: not a "
@@ -195,9 +196,17 @@ def _check_stored(state: JournalState, requests: ObjectRequests) -> dict[str, An
                 state.path,
             )
     last = state.parts[-1] if state.parts else None
-    if last is not None and last.size < state.schedule.size_of(last.number):
+    if last is not None and not _full_size(state, last):
         state.parts.pop()  # the stream's end, sent before the crash: sent again with it
     return None
+
+
+def _full_size(state: JournalState, part: JournaledPart) -> bool:
+    """Whether ``part`` has a full part's size: the schedule's, or the smallest part where
+    the schedule has its first size (auto spends its budget on smaller parts)."""
+    scheduled = state.schedule.size_of(part.number)
+    first = scheduled == state.schedule.base and state.schedule.grows
+    return part.size == scheduled or (first and part.size == MIN_PART_SIZE)
 
 
 def _difference(part: JournaledPart, listed: Mapping[str, Any] | None) -> str:

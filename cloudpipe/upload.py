@@ -143,7 +143,15 @@ class Upload:
             )
             error.resumable = False
             raise error
-        return schedule.size_of(number)
+        return self._size_of(number)
+
+    def _size_of(self, number: int) -> int:
+        """Part ``number``'s size: as scheduled, or smaller where auto spends its memory
+        budget on more parts in flight (only while the schedule may vary sizes)."""
+        scheduled = self.schedule.size_of(number)
+        if self._pace is None or not self.schedule.grows:
+            return scheduled
+        return self._pace.part_size(scheduled)
 
     def create(self) -> str:
         """The multipart upload's id, created now if it was not (then ``on_ready``)."""
@@ -200,7 +208,7 @@ class Upload:
             return buffer
         self.land()  # waits while as many parts as allowed are in flight
         self.pipeline.submit(upload_id, self.submitted, buffer)
-        size = self.schedule.size_of(self.submitted + 1)
+        size = self._size_of(self.submitted + 1)
         self.land(filling=size)  # and while the next would not fit the memory budget
         return self.pipeline.free_buffer(size)
 

@@ -7,6 +7,7 @@ flight do raise the throughput, as on a real network.
 
 from __future__ import annotations
 
+import io
 import random
 import tracemalloc
 from typing import Any
@@ -156,3 +157,98 @@ def test_auto_stays_within_the_clients_connection_pool(
     assert max(limit for _, limit in seen) == 2
     in_flight = [entry.in_flight for entry in proxy.requests("PUT", "partNumber=")]
     assert max(in_flight) <= 3  # two, and the proxy's lag of one
+
+
+def test_auto_spends_a_budget_that_stops_its_climb_on_smaller_parts() -> None:
+    """The rule, on made-up timings: a distant store where each connection carries 8 MiB/s
+    after 0.2 s of latency, whatever else is in flight; 8 MiB parts, the default 72 MiB: the
+    climb 1, 4, 8 (all that fit) still rises, so the parts of the schedule's first size
+    shrink to 5 MiB, and 13 fit."""
+    mib = 2**20
+    pace = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
+    assert pace.part_size(8 * mib) == 8 * mib
+    limits = []
+    for _ in range(6):
+        size = pace.part_size(8 * mib)
+        pace.stored(size, 0.2 + size / (8 * mib), in_flight=pace.limit, retries=0)
+        limits.append(pace.limit)
+    assert limits[:3] == [4, 8, 13]
+    assert pace.part_size(8 * mib) == 5 * mib  # the first size shrinks
+    assert pace.part_size(16 * mib) == 16 * mib  # grown parts keep the schedule's size
+    assert pace.allowed(5 * mib) == 13
+    assert pace.allowed(8 * mib) == 8  # a part still filling at the old size: what fits
+
+    link_bound = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
+    for _ in range(20):  # 4 parts fill the link: no reason to spend memory on more
+        limit = link_bound.limit
+        link_bound.stored(8 * mib, 0.5 * max(limit, 4), in_flight=limit, retries=0)
+    assert link_bound.part_size(8 * mib) == 8 * mib
+    assert link_bound.limit in (4, 5)
+
+
+def part_sizes(proxy: FaultProxy) -> list[int]:
+    """The size of each part sent, in part order."""
+    sent = {
+        int(entry.path.split("partNumber=")[1].split("&")[0]): int(entry.headers["content-length"])
+        for entry in proxy.requests("PUT", "partNumber=")
+    }
+    return [sent[number] for number in sorted(sent)]
+
+
+SIX = 6 * 2**20  # a first size larger than S3's smallest, so that it can shrink
+SHRINKING = random.Random(12).randbytes(12 * SIX + 999)
+
+
+def test_auto_with_a_budget_bound_climb_sends_smaller_parts_within_the_budget(
+    s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
+) -> None:
+    far(proxy)
+    budget = 5 * SIX  # 4 parts of 6 MiB in flight, 5 of 5 MiB
+    held: list[int] = []
+    tracemalloc.start()
+    try:
+        with cloudpipe.S3MultipartWriter(
+            bucket,
+            "k",
+            client=proxied,
+            part_size=SIX,
+            max_concurrency="auto",
+            max_memory=budget,
+            on_drained=lambda number, nbytes: held.append(buffer_bytes()),
+        ) as writer:
+            for start in range(0, len(SHRINKING), 1 << 20):
+                writer.write(SHRINKING[start : start + (1 << 20)])
+    finally:
+        tracemalloc.stop()
+    assert read_object(s3, bucket, "k") == SHRINKING
+    sizes = part_sizes(proxy)
+    assert sizes[0] == SIX  # the first parts at the schedule's size
+    assert PART in sizes[:-1]  # then S3's smallest, once the budget stopped the climb
+    assert set(sizes[:-1]) == {SIX, PART}
+    assert writer.concurrency == 5
+    assert max(held) <= budget + 64 * 1024
+
+
+def test_a_journal_with_smaller_parts_resumes(
+    s3: Any, bucket: str, proxy: FaultProxy, proxied: Any, tmp_path: Any
+) -> None:
+    far(proxy)
+    journal = tmp_path / "j"
+    with pytest.raises(KeyboardInterrupt):  # noqa: SIM117
+        with cloudpipe.S3MultipartWriter(
+            bucket,
+            "k",
+            client=proxied,
+            part_size=SIX,
+            max_concurrency="auto",
+            max_memory=5 * SIX,
+            journal=journal,
+        ) as writer:
+            writer.write(SHRINKING[: 11 * SIX])
+            raise KeyboardInterrupt
+    assert writer.ending.state is cloudpipe.State.KEPT
+    stored = part_sizes(proxy)
+    assert PART in stored  # some parts the journal records are smaller than the schedule's
+    with cloudpipe.resume(journal, client=s3, source=io.BytesIO(SHRINKING)) as resumed:
+        resumed.write(SHRINKING[resumed.tell() :])
+    assert read_object(s3, bucket, "k") == SHRINKING
