@@ -4,7 +4,7 @@ On a real network one connection rarely fills the link: latency and per-connecti
 leave most of it idle, and how many connections fill it depends on the path, which nobody
 knows in advance. Auto starts with one part in flight and measures each part as it lands: the
 throughput it stands for is the parts in flight when it was sent, times its size, over the
-time it took. While that rises, auto multiplies the parts in flight by four (a part takes a
+time it took. While that rises, auto multiplies the parts in flight by eight (a part takes a
 while to land, so every step up costs one part's time: three steps to reach 8 by doubling
 would cost a 512 MiB upload a quarter of its time on a distant store); once it has stopped
 rising, it adds one at a time. When it falls it takes one away, and it halves them on
@@ -12,20 +12,23 @@ throttling (a request that had to be retried). Only parts sent at the current nu
 so each change is judged on its own effect. It never has more parts in flight than a memory
 budget holds: ``max_memory // part_size - 1`` (one more buffer is being filled).
 
-When the budget, not the link, stops the climb (the throughput still rose with as many parts
-in flight as the budget holds), auto spends the same memory on smaller parts: S3's smallest,
-5 MiB, where the part-size schedule allows (a stream of unknown length, on a store that takes
-parts of several sizes), so that 13 parts fly in 72 MiB where 8 of 8 MiB did. Only parts of
-the schedule's first size shrink: the schedule still grows as before, and reaches its
-capacity but for the few GiB the smaller parts give up.
+When the budget, not the link, would stop the climb (the throughput still rose, and the next
+step holds more parts than the budget does), auto spends the same memory on smaller parts:
+S3's smallest, 5 MiB, where the part-size schedule allows (a stream of unknown length, on a
+store that takes parts of several sizes), so that 13 parts fly in 72 MiB where 8 of 8 MiB
+did. Only parts of the schedule's first size shrink: the schedule still grows as before, and
+reaches its capacity but for the few GiB the smaller parts give up.
 """
 
 from __future__ import annotations
 
 MAX_CONCURRENCY = 64
 """The most parts in flight a writer takes (its thread pool and the client's connections)."""
-START_GROWTH = 4
+START_GROWTH = 8
 """Factor by which the parts in flight grow while every step has raised the throughput."""
+HALFWAY = 4
+"""After a step that overshot (no rise), the parts in flight are the number before it times
+this, about halfway on the scale the steps take; then, if no better, that number again."""
 RISE = 1.05
 """Throughput must rise by this factor over the best seen for more parts in flight."""
 FALL = 0.85
@@ -42,6 +45,8 @@ class FixedPace:
 
     def __init__(self, parts: int) -> None:
         self.ceiling = parts
+        self.most = parts
+        """The most parts ever in flight (threads to upload them)."""
         self._parts = parts
 
     def allowed(self, part_size: int) -> int:
@@ -73,6 +78,7 @@ class AutoPace(FixedPace):
         self._base = part_size  # the schedule's first size: the parts that may shrink
         self._smallest = smallest or part_size  # what they may shrink to
         self._connections = connections
+        self.most = _ceiling(budget, self._smallest, connections)  # once parts have shrunk
         self.shrunk = False
         self.limit = 1
         self._best = 0.0
@@ -109,14 +115,14 @@ class AutoPace(FixedPace):
             self._best = rate
             self._plateau = 0
             self._before = self.limit
-            if self.limit == self.ceiling and self._smallest < self._base and not self.shrunk:
+            grown = self.limit * START_GROWTH if self._starting else self.limit + 1
+            if grown > self.ceiling and self._smallest < self._base and not self.shrunk:
                 self.shrunk = True  # rising still, stopped by the budget: more, smaller parts
                 self.ceiling = _ceiling(int(self.budget), self._smallest, self._connections)
-            grown = self.limit * START_GROWTH if self._starting else self.limit + 1
             self.limit = min(self.ceiling, grown)
-        elif self._starting and self._before * 2 < self.limit:  # a step of four overshot
+        elif self._starting and self._before * HALFWAY < self.limit:  # the step overshot
             self._starting = False
-            self.limit = self._before * 2
+            self.limit = self._before * HALFWAY
         elif rate < self._best * FALL:
             self._best = rate
             self._starting = False

@@ -44,7 +44,7 @@ class PartPipeline:
         self._pace = pace
         self._part_size = 0
         self._crc32 = crc32
-        self._pool = ThreadPoolExecutor(pace.ceiling, thread_name_prefix="cloudpipe-part")
+        self._pool = ThreadPoolExecutor(pace.most, thread_name_prefix="cloudpipe-part")
         self._flying: deque[_Flight] = deque()
         self._flying_bytes = 0
         self._spare: list[PartBuffer] = []
