@@ -1,12 +1,9 @@
 """S3MultipartWriter: a binary file object that streams into one S3 object, one part at a time.
 
-Its invariants: at most one part is buffered (with ``max_concurrency`` 1, a full part is
-stored before ``write()`` returns); nothing is sent before the first part fills, and a stream
-shorter than a part is one PutObject at ``close()``; a writer ends exactly once, and its
-``ending`` says what the store then holds (completed; aborted, leaving nothing; kept for a
-resume; or pending, when the abort failed), the store asked first when a request's outcome is
-unknown; calls run one at a time (cloudpipe.calls). docs/architecture.md follows a byte and
-a failure through it.
+At most one part is buffered (with ``max_concurrency`` 1); nothing is sent before the first
+part fills, and a shorter stream is one PutObject at ``close()``; a writer ends exactly once,
+its ``ending`` saying what the store then holds, the store asked first when a request's
+outcome is unknown. docs/architecture.md follows a byte and a failure through it.
 """
 
 from __future__ import annotations
