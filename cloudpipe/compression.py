@@ -74,14 +74,6 @@ class CompressedWriter(io.BufferedIOBase):
         self._compressor = _open(codec, writer)
         self._written = 0
 
-    @property
-    def name(self) -> str:
-        return self.writer.name
-
-    @property
-    def mode(self) -> str:
-        return self.writer.mode
-
     def writable(self) -> bool:
         return not self.closed
 
@@ -139,7 +131,7 @@ class CompressedWriter(io.BufferedIOBase):
         collected next, aborts itself and warns."""
 
     def __getattr__(self, name: str) -> Any:
-        """The writer's properties: etag, upload_id, part_count, checksum..."""
+        """The writer's properties: name, mode, etag, upload_id, part_count, checksum..."""
         if name == "writer":  # not set yet
             raise AttributeError(name)
         return getattr(self.writer, name)

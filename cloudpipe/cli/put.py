@@ -28,9 +28,7 @@ from cloudpipe.cli.options import (
 from cloudpipe.cli.report import FLAGS, ExistsError, InputError, Job
 from cloudpipe.cli.stream import feed, open_input, result_of, run, start_producer
 from cloudpipe.clients import object_exists
-from cloudpipe.errors import (
-    JournalError,
-)
+from cloudpipe.errors import JournalError
 from cloudpipe.partsize import DEFAULT_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 from cloudpipe.producer import Producer
 from cloudpipe.progress import Progress

@@ -9,24 +9,10 @@ import time
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
-from cloudpipe.cli.options import (
-    Parser,
-    add_aws_options,
-    add_output_options,
-    add_transfer_options,
-    attempts_for,
-    bar_label,
-    check_transfer_ranges,
-    client_for,
-    parse_extra_arg,
-    show_progress,
-    split_command,
-)
+from cloudpipe.cli import options as shared  # the options every command takes
 from cloudpipe.cli.report import InputError, Job
 from cloudpipe.cli.stream import feed, open_input, result_of, run, start_producer
-from cloudpipe.errors import (
-    ResumeError,
-)
+from cloudpipe.errors import ResumeError
 from cloudpipe.producer import Producer
 from cloudpipe.progress import Progress
 from cloudpipe.resume import resume
@@ -37,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def build_resume_parser() -> argparse.ArgumentParser:
-    parser = Parser(
+    parser = shared.Parser(
         prog="cloudpipe resume",
         usage="%(prog)s JOURNAL [OPTIONS] [-] [--input FILE | -- COMMAND [ARG...]]",
         description="Take up an upload that a 'cloudpipe --journal JOURNAL' run left stored "
@@ -53,17 +39,17 @@ def build_resume_parser() -> argparse.ArgumentParser:
     )
     source = parser.add_argument_group("input")
     source.add_argument("--input", metavar="FILE", help="read FILE instead of standard input")
-    add_transfer_options(source)
+    shared.add_transfer_options(source)
     source.add_argument(
         "--extra-arg",
-        type=parse_extra_arg,
+        type=shared.parse_extra_arg,
         action="append",
         default=[],
         metavar="SSECustomerKey=KEY",
         help="the SSE-C key of an SSE-C upload (the journal keeps only its MD5)",
     )
-    add_aws_options(parser)
-    add_output_options(parser)
+    shared.add_aws_options(parser)
+    shared.add_output_options(parser)
     return parser
 
 
@@ -82,10 +68,10 @@ def resume_upload(
         source, producer = open_input(options.input, job), None
     else:
         source, producer = start_producer(command, forward)
-    client = client_for(options)
-    attempts = attempts_for(options)
-    label = "verifying " + bar_label(os.path.basename(options.journal))
-    with Progress(label, None, show_progress(options)) as bar:
+    client = shared.client_for(options)
+    attempts = shared.attempts_for(options)
+    label = "verifying " + shared.bar_label(os.path.basename(options.journal))
+    with Progress(label, None, shared.show_progress(options)) as bar:
         try:
             writer = resume(
                 options.journal,
@@ -116,7 +102,7 @@ def resume_upload(
         verify_seconds = time.monotonic() - started
         size, interrupted = verified, None
         if not writer.closed:
-            bar.relabel(bar_label(writer.name))
+            bar.relabel(shared.bar_label(writer.name))
             size, interrupted = feed(writer, lambda: (source, producer), bar, None)
     result = result_of(writer.name, writer, size, started, interrupted)
     result["resumed_from"] = verified
@@ -150,12 +136,12 @@ def finish_completed(
 
 def resume_main(argv: list[str]) -> int:
     """``cloudpipe resume JOURNAL``: take up an upload a --journal run left stored."""
-    argv, command = split_command(argv)
+    argv, command = shared.split_command(argv)
     parser = build_resume_parser()
     options = parser.parse_intermixed_args(argv)  # the '-' may come after options
     if options.stdin and options.input:
         parser.error("'-' (standard input) and --input FILE both name the input: choose one")
     if command is not None and (not command or options.input or options.stdin):
         parser.error("-- takes a command to run, whose output is the input (and no --input)")
-    check_transfer_ranges(options, parser)
+    shared.check_transfer_ranges(options, parser)
     return run(options, command, lambda forward, job: resume_upload(options, command, forward, job))
