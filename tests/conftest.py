@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import time
@@ -93,10 +94,19 @@ def s3(server: S3Server) -> Any:
 @pytest.fixture
 def bucket(s3: Any) -> Iterator[str]:
     """A new bucket for one test, emptied and deleted afterwards (servers run out of room)."""
+    with fresh_bucket(s3) as name:
+        yield name
+
+
+@contextlib.contextmanager
+def fresh_bucket(client: Any) -> Iterator[str]:
+    """A new bucket, emptied and deleted when the block ends."""
     name = f"cp-{os.getpid()}-{next(_bucket_numbers)}"
-    s3.create_bucket(Bucket=name)
-    yield name
-    remove_bucket(s3, name)
+    client.create_bucket(Bucket=name)
+    try:
+        yield name
+    finally:
+        remove_bucket(client, name)
 
 
 def remove_bucket(s3: Any, name: str) -> None:

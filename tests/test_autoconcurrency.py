@@ -200,23 +200,21 @@ SIX = 6 * 2**20  # a first size larger than S3's smallest, so that it can shrink
 SHRINKING = random.Random(12).randbytes(12 * SIX + 999)
 
 
+def shrinking_writer(client: Any, bucket: str, **args: Any) -> cloudpipe.S3MultipartWriter:
+    """Auto with 6 MiB parts and a budget of five: 4 in flight, 5 once they shrink."""
+    auto = {"max_concurrency": "auto", "max_memory": 5 * SIX}
+    return cloudpipe.S3MultipartWriter(bucket, "k", client=client, part_size=SIX, **auto, **args)
+
+
 def test_auto_with_a_budget_bound_climb_sends_smaller_parts_within_the_budget(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
 ) -> None:
     far(proxy)
-    budget = 5 * SIX  # 4 parts of 6 MiB in flight, 5 of 5 MiB
     held: list[int] = []
     tracemalloc.start()
     try:
-        with cloudpipe.S3MultipartWriter(
-            bucket,
-            "k",
-            client=proxied,
-            part_size=SIX,
-            max_concurrency="auto",
-            max_memory=budget,
-            on_drained=lambda number, nbytes: held.append(buffer_bytes()),
-        ) as writer:
+        drained = lambda number, nbytes: held.append(buffer_bytes())  # noqa: E731
+        with shrinking_writer(proxied, bucket, on_drained=drained) as writer:
             for start in range(0, len(SHRINKING), 1 << 20):
                 writer.write(SHRINKING[start : start + (1 << 20)])
     finally:
@@ -227,7 +225,7 @@ def test_auto_with_a_budget_bound_climb_sends_smaller_parts_within_the_budget(
     assert PART in sizes[:-1]  # then S3's smallest, once the budget stopped the climb
     assert set(sizes[:-1]) == {SIX, PART}
     assert writer.concurrency == 5
-    assert max(held) <= budget + 64 * 1024
+    assert max(held) <= 5 * SIX + 64 * 1024  # the budget
 
 
 def test_a_journal_with_smaller_parts_resumes(
@@ -236,15 +234,7 @@ def test_a_journal_with_smaller_parts_resumes(
     far(proxy)
     journal = tmp_path / "j"
     with pytest.raises(KeyboardInterrupt):  # noqa: SIM117
-        with cloudpipe.S3MultipartWriter(
-            bucket,
-            "k",
-            client=proxied,
-            part_size=SIX,
-            max_concurrency="auto",
-            max_memory=5 * SIX,
-            journal=journal,
-        ) as writer:
+        with shrinking_writer(proxied, bucket, journal=journal) as writer:
             writer.write(SHRINKING[: 11 * SIX])
             raise KeyboardInterrupt
     assert writer.ending.state is cloudpipe.State.KEPT

@@ -9,7 +9,6 @@ certificate made at start; clients trust it through the CA bundle.
 from __future__ import annotations
 
 import io
-import os
 import random
 import subprocess
 import sys
@@ -20,8 +19,20 @@ from typing import Any
 import pytest
 
 import cloudpipe
-from tests.conftest import PART, assert_no_trace, aws_env, pending_uploads, read_object
+from tests.conftest import (
+    PART,
+    SELECTED,
+    assert_no_trace,
+    aws_env,
+    fresh_bucket,
+    pending_uploads,
+    read_object,
+)
 from tests.servers import SeaweedFSOverTLS, make_client
+
+pytestmark = pytest.mark.skipif(
+    "seaweedfs" not in SELECTED, reason="over TLS with SeaweedFS: the runs that choose it"
+)
 
 DATA = random.Random(11).randbytes(2 * PART + 777)
 UNSIGNED = b"UNSIGNED-PAYLOAD"
@@ -41,14 +52,8 @@ def tls(tls_server: SeaweedFSOverTLS) -> Any:
 
 @pytest.fixture
 def tls_bucket(tls: Any) -> Iterator[str]:
-    name = f"tls-{os.getpid()}-{random.randrange(10**9)}"
-    tls.create_bucket(Bucket=name)
-    yield name
-    for upload in pending_uploads(tls, name):
-        tls.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
-    for entry in tls.list_objects_v2(Bucket=name).get("Contents", []):
-        tls.delete_object(Bucket=name, Key=entry["Key"])
-    tls.delete_bucket(Bucket=name)
+    with fresh_bucket(tls) as name:
+        yield name
 
 
 def bodies(client: Any) -> list[tuple[str, bytes, Any]]:
