@@ -212,7 +212,7 @@ def chart(panels: list[tuple[str, dict[str, dict[str, float]]]], part: int, path
 
     fields = [("wall", "wall s"), ("cpu", "client CPU s"), ("peak_rss", "peak RSS, parts")]
     names = list(dict.fromkeys(name for _, summary in panels for name in summary))
-    height = 3 * (0.26 * len(names) + 0.7) + 0.4
+    height = 3 * (0.26 * len(names) + 0.9) + 0.4
     figure, axes = plt.subplots(3, len(panels), figsize=(7, height), squeeze=False, sharey=True)
     ours, theirs = "#2b7bba", "#999999"
     colours = [ours if n.startswith(("cloudpipe", "command")) else theirs for n in names]
@@ -224,7 +224,7 @@ def chart(panels: list[tuple[str, dict[str, dict[str, float]]]], part: int, path
                 for n in names
             ]
             axis.barh(names, values, color=colours)
-            axis.set_title(f"{title}: {label}", fontsize=10)
+            axis.set_title(f"{title}\n{label}", fontsize=9)
             axis.tick_params(labelsize=9)
             axis.set_xlim(0, max(values) * 1.35)
             for y, value in enumerate(values):
