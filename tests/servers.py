@@ -173,12 +173,17 @@ class SeaweedFS(S3Server):
     name = "seaweedfs"
     https_port = 0  # the port SeaweedFSOverTLS answers HTTPS on
 
+    def __init__(self, port: int = 0) -> None:
+        """``port``: where S3 answers (by default a free port)."""
+        super().__init__()
+        self._wanted_port = port
+
     def command(self) -> list[str]:
         names = ["s3", "s3.grpc", "master", "master.grpc", "volume", "volume.grpc"]
         names += ["filer", "filer.grpc", "admin", "admin.grpc", "s3.https"]
         ports = dict(zip(names, free_ports(len(names)), strict=True))
         self.https_port = ports.pop("s3.https")  # for SeaweedFSOverTLS
-        self.port = ports["s3"]
+        ports["s3"] = self.port = self._wanted_port or ports["s3"]
         identities = {
             "identities": [
                 {

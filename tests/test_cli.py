@@ -114,6 +114,13 @@ def test_version(tmp_path: Path) -> None:
         (["s3://bucket"], "expected an s3://BUCKET/KEY URL"),
         (["bucket/key"], "expected an s3://BUCKET/KEY URL"),
         (["s3://bucket/k", "--part-size", "12X"], "invalid size '12X'"),
+        (
+            ["s3://bucket/k", "--part-size", "8MB"],
+            "ambiguous size '8MB': write 8MiB (8388608 bytes) or 8000000 (bytes)",
+        ),
+        (["s3://bucket/k", "--max-memory", "1gb"], "ambiguous size '1gb': write 1GiB"),
+        (["s3://bucket/k", "--part", "8MiB"], "unrecognized arguments: --part 8MiB"),
+        (["resume", "j", "--conc", "2"], "unrecognized arguments: --conc 2"),
         (["s3://bucket/k", "--part-size", "1MiB"], "--part-size 1MiB is too small: 5MiB to 5GiB"),
         (["s3://bucket/k", "--part-size", "6G"], "--part-size 6144MiB is too large: 5MiB to 5GiB"),
         (["s3://bucket/k", "--attempts", "0"], "--attempts 0 is too small: 1 or more"),
@@ -637,3 +644,19 @@ def test_the_demo_backs_up_in_producer_mode_and_survives_a_failing_producer() ->
     assert "-- tar czf - project/ access.log" in done.stdout
     assert "the failed run stored nothing: the verified backup is untouched" in done.stdout
     assert "exited with status 2: upload aborted" in done.stderr
+
+
+def test_a_producers_command_is_shown_once_quoted_and_short(
+    server: Any, bucket: str, tmp_path: Path
+) -> None:
+    """A script with quotes in it is shown as the shell would take it, not re-escaped."""
+    script = "echo 'it'\"'\"'s' >/dev/null; exit 3 " + "#" * 200
+    args = [f"s3://{bucket}/k", "--", "sh", "-c", script]
+    done = run(args, aws_env(server.endpoint_url, tmp_path), data=b"")
+    assert done.returncode == 1
+    line = one_line(done.stderr)
+    shown = line.split("the producer ", 1)[1].split(" exited with status 3")[0]
+    assert shown.startswith('"sh -c ')
+    assert shown.endswith('..."')  # cut: the whole script is 200 characters longer
+    assert len(shown) == 82  # 80 characters, and its quotes
+    assert "\\" not in shown  # no quote escaped for a second time

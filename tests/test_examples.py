@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PART, assert_no_trace, aws_env, read_object
+from tests.servers import free_ports
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -114,11 +116,15 @@ def test_subprocess_that_fails_stores_nothing(
     assert_no_trace(s3, bucket, "bad.bin")
 
 
-def test_serve_prints_exports_that_the_command_can_use(tmp_path: Path) -> None:
-    """``make serve``: the server it starts answers the command with the exports it prints,
-    and Ctrl-C stops it."""
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_prints_exports_that_the_command_can_use(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """``make serve PORT=N``: the server it starts on that port answers the command with the
+    exports it prints, and Ctrl-C or SIGTERM stops it, SeaweedFS with it."""
+    (port,) = free_ports(1)
     server = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / "serve.py"), "--bucket", "tryme"],
+        [sys.executable, str(EXAMPLES / "serve.py"), "--bucket", "tryme", "--port", str(port)],
         env=aws_env(None, tmp_path, credentials=False),
         stdout=subprocess.PIPE,
         text=True,
@@ -141,12 +147,14 @@ def test_serve_prints_exports_that_the_command_can_use(tmp_path: Path) -> None:
             timeout=60,
         )
         assert done.returncode == 0, done.stderr
-        assert exports["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+        assert exports["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{port}"
     finally:
-        server.send_signal(signal.SIGINT)
+        server.send_signal(stop)
         assert server.wait(timeout=30) == 0
         if server.stdout is not None:
             server.stdout.close()
+    with pytest.raises(ConnectionRefusedError):  # SeaweedFS stopped with it: nothing answers
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 def test_dask_partitions_then_a_manifest(server: Any, s3: Any, bucket: str, tmp_path: Path) -> None:

@@ -230,4 +230,5 @@ def test_sigkill_leaves_a_pending_upload_that_uploads_lists_and_aborts(
     )
     assert aborted.returncode == 0, aborted.stderr
     assert aborted.stdout.decode().startswith(f"aborted  s3://{bucket}/killed  ")
+    assert "lifecycle:" not in aborted.stderr.decode()  # none left: nothing to warn of
     assert_no_trace(s3, bucket, "killed")

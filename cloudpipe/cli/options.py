@@ -30,13 +30,23 @@ _SIZE = re.compile(r"\s*(\d+)\s*([kmgt]?)(i?b)?\s*", re.IGNORECASE)
 
 
 def parse_size(text: str) -> int:
-    """Bytes from ``8MiB``, ``64M``, ``1G``, ``512k`` or ``1048576`` (units are powers of 1024)."""
+    """Bytes from ``8MiB``, ``64M``, ``1G``, ``512k`` or ``1048576`` (units are powers of 1024).
+    ``MB``, ``GB``... are refused rather than guessed: they mean powers of 1000 to some and of
+    1024 to others (the AWS CLI)."""
     match = _SIZE.fullmatch(text)
     if not match:
         raise argparse.ArgumentTypeError(
-            f"invalid size {text!r}: use bytes or a number with K, M, G or T (e.g. 64MiB)"
+            f"invalid size {text!r}: use bytes, or a number with K, M, G or T, or KiB, MiB, "
+            "GiB or TiB (powers of 1024, e.g. 64MiB)"
         )
-    number, unit, _ = match.groups()
+    number, unit, suffix = match.groups()
+    if unit and suffix and suffix.lower() == "b":
+        mebi = f"{number}{unit.upper()}iB"
+        decimal = int(number) * 1000 ** " kmgt".index(unit.lower())
+        raise argparse.ArgumentTypeError(
+            f"ambiguous size {text!r}: write {mebi} ({int(number) * _UNITS[unit.lower()]} "
+            f"bytes) or {decimal} (bytes)"
+        )
     return int(number) * _UNITS[unit.lower()]
 
 
@@ -76,6 +86,11 @@ def parse_extra_arg(text: str) -> tuple[str, Any]:
 class Parser(argparse.ArgumentParser):
     json_errors = False
     """--json was given: a usage error prints its JSON object too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """No abbreviations: ``--part`` is not taken for ``--part-size``, so that an option
+        added later cannot change what an old command line means."""
+        super().__init__(*args, **(kwargs | {"allow_abbrev": False}))
 
     def error(self, message: str) -> NoReturn:
         """One line, not the usage block: errors in this command are always one line."""

@@ -93,5 +93,6 @@ def uploads_main(argv: Sequence[str]) -> int:
         ]
         print(json.dumps({"uploads": listed, "aborted": options.abort, "lifecycle": rule}))
     print(f"cloudpipe: {len(found)} upload(s) {verb} in s3://{bucket}/{prefix}", file=sys.stderr)
-    print(f"cloudpipe: {rule}", file=sys.stderr)
+    if found and not options.abort:  # what becomes of the uploads left: said where some are
+        print(f"cloudpipe: {rule}", file=sys.stderr)
     return EXIT_OK
