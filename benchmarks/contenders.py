@@ -53,8 +53,10 @@ def status(field: str) -> int:
     raise KeyError(field)
 
 
-def boto3_client(endpoint: str) -> Any:
+def boto3_client(endpoint: str, connections: int = 10) -> Any:
+    """A boto3 client keeping ``connections`` (botocore's default: 10)."""
     import boto3
+    from botocore.config import Config
 
     return boto3.client(
         "s3",
@@ -62,6 +64,7 @@ def boto3_client(endpoint: str) -> Any:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
         region_name="us-east-1",
+        config=Config(max_pool_connections=connections),
     )
 
 
@@ -123,7 +126,9 @@ def cloudpipe_writer(
     def prepare(endpoint: str, bucket: str, key: str, size: int, part: int) -> Any:
         import cloudpipe
 
-        client = boto3_client(endpoint)
+        # auto as the writer's own client would run it (64 connections): with botocore's
+        # 10 it stops at 10 parts in flight, and the client is the one thing it cannot choose
+        client = boto3_client(endpoint, 64 if concurrency == "auto" else 10)
         client.head_bucket(Bucket=bucket)
         sent = counted(client)
 

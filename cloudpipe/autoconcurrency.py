@@ -2,7 +2,10 @@
 
 On a real network one connection rarely fills the link: latency and per-connection rate caps
 leave most of it idle, and how many connections fill it depends on the path, which nobody
-knows in advance. Auto starts with one part in flight and measures each part as it lands: the
+knows in advance. Auto starts with one part in flight (or, when the next part is ready and
+the first has not landed within a quarter of a second, longer than a part takes to a store
+nearby, eight: a far store's first step is not kept waiting for a whole part's time) and
+measures each part as it lands: the
 throughput it stands for is the parts in flight when it was sent, times its size, over the
 time it took. While that rises, auto multiplies the parts in flight by eight (a part takes a
 while to land, so every step up costs one part's time: three steps to reach 8 by doubling
@@ -35,6 +38,10 @@ FALL = 0.85
 """Throughput below this share of the best seen takes one part in flight away."""
 PROBE_AFTER = 8
 """Parts at a plateau after which one more part in flight is tried again (paths change)."""
+PATIENCE = 0.25
+"""Seconds the next part waits for the first to land before auto takes its first step
+without it: a part to a store nearby takes less (8 MiB, about 0.05 s here), one to a far
+store a second or more."""
 
 
 class FixedPace:
@@ -60,6 +67,13 @@ class FixedPace:
     def stored(self, nbytes: int, seconds: float, in_flight: int, retries: int) -> None:
         """A part of ``nbytes`` took ``seconds``, sent with ``in_flight`` parts in flight
         (itself included); ``retries``: the requests retried so far."""
+
+    def patience(self) -> float | None:
+        """Seconds to wait for a part before calling overdue(); None: as long as it takes."""
+        return None
+
+    def overdue(self) -> None:
+        """The first part has not landed within patience() while the next is ready."""
 
 
 class AutoPace(FixedPace):
@@ -87,6 +101,7 @@ class AutoPace(FixedPace):
         self._rates: list[float] = []  # of the parts landed at the current number
         self._retries = 0
         self._plateau = 0
+        self._waiting = True  # no part has landed yet, nor has auto stopped waiting for one
 
     def allowed(self, part_size: int) -> int:
         fits = int(self.budget) // part_size - 1 if part_size else self.ceiling
@@ -95,7 +110,15 @@ class AutoPace(FixedPace):
     def part_size(self, scheduled: int) -> int:
         return self._smallest if self.shrunk and scheduled == self._base else scheduled
 
+    def patience(self) -> float | None:
+        return PATIENCE if self._waiting else None
+
+    def overdue(self) -> None:
+        self._waiting = False
+        self._step_up(START_GROWTH)
+
     def stored(self, nbytes: int, seconds: float, in_flight: int, retries: int) -> None:
+        self._waiting = False
         if retries > self._retries:  # throttled, or failing: back off at once
             self._retries = retries
             self.limit = max(1, self.limit // 2)
@@ -103,8 +126,12 @@ class AutoPace(FixedPace):
             self._starting = False
             self._rates.clear()
             return
-        if in_flight != self.limit or seconds <= 0:
-            return  # sent before the last change: it says nothing of the current number
+        if seconds <= 0:
+            return
+        if in_flight != self.limit:  # sent before the last change: not a measure of it
+            if in_flight == 1 and not self._best:  # but the first part, landed after
+                self._best = nbytes / seconds  # overdue(), is what the step is judged by
+            return
         self._rates.append(in_flight * nbytes / seconds)
         rate = max(self._rates)
         if rate <= self._best * RISE and len(self._rates) < 2:
@@ -115,11 +142,7 @@ class AutoPace(FixedPace):
             self._best = rate
             self._plateau = 0
             self._before = self.limit
-            grown = self.limit * START_GROWTH if self._starting else self.limit + 1
-            if grown > self.ceiling and self._smallest < self._base and not self.shrunk:
-                self.shrunk = True  # rising still, stopped by the budget: more, smaller parts
-                self.ceiling = _ceiling(int(self.budget), self._smallest, self._connections)
-            self.limit = min(self.ceiling, grown)
+            self._step_up(self.limit * START_GROWTH if self._starting else self.limit + 1)
         elif self._starting and self._before * HALFWAY < self.limit:  # the step overshot
             self._starting = False
             self.limit = self._before * HALFWAY
@@ -135,6 +158,14 @@ class AutoPace(FixedPace):
                 self._plateau = 0
                 self._before = self.limit
                 self.limit = min(self.ceiling, self.limit + 1)
+
+    def _step_up(self, grown: int) -> None:
+        """To ``grown`` parts in flight, or as many as the budget holds: of the smallest
+        size, when the budget rather than the link stops the climb."""
+        if grown > self.ceiling and self._smallest < self._base and not self.shrunk:
+            self.shrunk = True
+            self.ceiling = _ceiling(int(self.budget), self._smallest, self._connections)
+        self.limit = min(self.ceiling, grown)
 
 
 def _ceiling(budget: int, part_size: int, connections: int) -> int:

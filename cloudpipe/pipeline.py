@@ -4,7 +4,9 @@ while the caller fills the next one.
 At most as many parts are in flight as the pace allows (a fixed number, or what
 cloudpipe.autoconcurrency measures pays); the caller waits (back-pressure) before filling
 another buffer when that many are busy, so memory stays at that number plus one buffers,
-reused. Parts are reported back in part order, on the caller's thread, so the writer's events
+reused. A part that is stored gives its buffer and its place back at once, even while an
+earlier one is still on its way (a slow connection does not hold the others up); parts are
+reported back in part order, on the caller's thread, so the writer's events and the journal
 keep their order; the first failure among the finished parts is raised there too.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 class _Flight:
     number: int
     nbytes: int
-    buffer: PartBuffer
+    buffer: PartBuffer | None  # None once stored: given back for the next part
     in_flight: int  # parts in flight when it was sent, itself included
     future: Future[tuple[CompletedPartTypeDef, float]]  # the part's entry, seconds it took
 
@@ -45,8 +47,9 @@ class PartPipeline:
         self._part_size = 0
         self._crc32 = crc32
         self._pool = ThreadPoolExecutor(pace.most, thread_name_prefix="cloudpipe-part")
-        self._flying: deque[_Flight] = deque()
-        self._flying_bytes = 0
+        self._flying: deque[_Flight] = deque()  # sent, not yet reported back
+        self._uploading = 0  # of those, the parts whose buffer is held (not stored yet)
+        self._flying_bytes = 0  # and their buffers' bytes
         self._spare: list[PartBuffer] = []
         self._news = False  # a part finished since landed() last looked
 
@@ -55,8 +58,8 @@ class PartPipeline:
         self._part_size = buffer.capacity
         future = self._pool.submit(self._upload, upload_id, number, buffer.contents(), buffer.crc)
         future.add_done_callback(self._finished)
-        in_flight = len(self._flying) + 1
-        self._flying.append(_Flight(number, buffer.filled, buffer, in_flight, future))
+        self._uploading += 1
+        self._flying.append(_Flight(number, buffer.filled, buffer, self._uploading, future))
         self._flying_bytes += buffer.capacity
 
     @property
@@ -81,25 +84,39 @@ class PartPipeline:
         self._news = False
         self._raise_first_failure()
         while self._flying:
-            head = self._flying[0]
-            if not (head.future.done() or all_parts or self._busy(filling)):
+            self._give_back_stored()
+            while self._flying and self._flying[0].future.done():
+                head = self._flying.popleft()
+                part, seconds = head.future.result()  # a failed part's UploadError, in order
+                self._pace.stored(head.nbytes, seconds, head.in_flight, self._requests.retries)
+                yield head.number, head.nbytes, part
+                self._raise_first_failure()
+            if not self._flying or not (all_parts or self._busy(filling)):
                 return
-            part, seconds = head.future.result()  # a failed part's UploadError, in order
-            self._pace.stored(head.nbytes, seconds, head.in_flight, self._requests.retries)
-            self._flying.popleft()
-            self._flying_bytes -= head.buffer.capacity
-            head.buffer.clear()
-            self._spare.append(head.buffer)
-            yield head.number, head.nbytes, part
-            self._raise_first_failure()
+            running = [flight.future for flight in self._flying if not flight.future.done()]
+            patience = self._pace.patience()
+            done, _ = wait(running, timeout=patience, return_when=FIRST_COMPLETED)
+            if not done and patience is not None:
+                self._pace.overdue()
+
+    def _give_back_stored(self) -> None:
+        """Take back the buffers of the parts done, whether or not earlier ones are."""
+        for flight in self._flying:
+            if flight.buffer is not None and flight.future.done():
+                self._uploading -= 1
+                self._flying_bytes -= flight.buffer.capacity
+                flight.buffer.clear()
+                self._spare.append(flight.buffer)
+                flight.buffer = None
 
     def _busy(self, filling: int) -> bool:
-        """All the parts allowed are in flight; or, asked with ``filling``, one more buffer
-        of that many bytes would not fit the budget beside them (a part size grown past half
-        the budget: then each part lands before the next fills)."""
+        """All the parts allowed are in flight (or as many again wait, stored, for an earlier
+        one to be reported); or, asked with ``filling``, one more buffer of that many bytes
+        would not fit the budget beside them (a part size grown past half the budget: then
+        each part lands before the next fills)."""
         if filling:
-            return bool(self._flying) and self._flying_bytes + filling > self._pace.budget
-        return len(self._flying) >= self.limit
+            return bool(self._uploading) and self._flying_bytes + filling > self._pace.budget
+        return self._uploading >= self.limit or len(self._flying) >= 2 * self.limit
 
     def free_buffer(self, size: int) -> PartBuffer:
         """A buffer to fill next with up to ``size`` bytes: a landed one, or a new one while

@@ -1,5 +1,6 @@
-"""max_concurrency="auto": as many parts in flight as raise the throughput, never more than
-the memory budget holds, fewer at once under throttling; parts and events in order.
+"""Parts in flight: max_concurrency="auto" keeps as many as raise the throughput, never more
+than the memory budget holds, fewer at once under throttling; a slow part holds up no other;
+parts and events stay in order.
 
 The proxy holds every part for a while (a round trip to a far store), so that more parts in
 flight do raise the throughput, as on a real network.
@@ -16,7 +17,7 @@ import pytest
 
 import cloudpipe
 import cloudpipe.buffer
-from cloudpipe.autoconcurrency import AutoPace
+from cloudpipe.autoconcurrency import PATIENCE, AutoPace
 from tests.conftest import PART, pending_uploads, read_object
 from tests.faultproxy import FaultProxy, Rule
 from tests.servers import make_client
@@ -132,6 +133,61 @@ def test_auto_pace_grows_eightfold_while_throughput_rises_holds_then_halves() ->
     assert steps == [1, 8, 64, 32, 8]  # up by eight, then halfway back, then the last good one
     saturated.stored(PART, 0.25, in_flight=saturated.limit - 1, retries=0)  # an old part
     assert saturated.limit == 8  # sent at another number: not counted
+
+
+def test_auto_does_not_wait_a_whole_part_for_a_far_store(
+    s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
+) -> None:
+    """A part that takes a second: the next is sent a quarter of a second after it is ready,
+    not when the first lands; the step is then judged against the first part as usual."""
+    proxy.add(Rule("hold", method="PUT", path_contains="partNumber=", seconds=1.0, times=10**6))
+    seen: list[tuple[int, int]] = []
+    stream_auto(proxied, bucket, seen)
+    assert read_object(s3, bucket, "k") == DATA
+    parts = proxy.requests("PUT", "partNumber=")
+    assert PATIENCE - 0.05 <= parts[1].at - parts[0].at <= 0.8
+    assert max(entry.in_flight for entry in parts[:4]) >= 3  # several before the first landed
+    assert [number for number, _ in seen] == list(range(1, PARTS + 1))
+
+
+def test_auto_pace_steps_up_when_the_first_part_is_overdue() -> None:
+    pace = AutoPace(budget=17 * PART, part_size=PART)
+    assert (pace.patience(), pace.limit) == (PATIENCE, 1)
+    pace.overdue()
+    assert (pace.patience(), pace.limit) == (None, 8)  # the first step, taken once
+    pace.stored(PART, 1.0, in_flight=1, retries=0)  # the first part: the step's yardstick
+    assert pace.limit == 8
+    pace.stored(PART, 1.0, in_flight=8, retries=0)  # eight times its throughput: a rise
+    assert pace.limit == 16
+    landed = AutoPace(budget=17 * PART, part_size=PART)
+    landed.stored(PART, 0.05, in_flight=1, retries=0)  # a store nearby: no waiting to cut
+    assert landed.patience() is None
+
+
+def test_a_slow_part_holds_up_no_other(s3: Any, bucket: str, proxy: FaultProxy) -> None:
+    """Part 1 takes 1.5 s, the others none: with two in flight, parts 2 to 4 go through the
+    other place meanwhile (their buffers reused), and part 5 waits, since no more than twice
+    the parts in flight are kept for an earlier one; events still come in part order."""
+    proxy.add(Rule("hold", method="PUT", path_contains="partNumber=1", seconds=1.5))  # once
+    drained: list[int] = []
+    with cloudpipe.S3MultipartWriter(
+        bucket,
+        "k",
+        client=make_client(proxy.endpoint_url),
+        part_size=PART,
+        max_concurrency=2,
+        on_drained=lambda number, nbytes: drained.append(number),
+    ) as writer:
+        for start in range(0, len(DATA), 1 << 20):
+            writer.write(DATA[start : start + (1 << 20)])
+    assert read_object(s3, bucket, "k") == DATA
+    assert drained == list(range(1, PARTS + 1))
+    sent = {
+        entry.path.split("partNumber=")[1].split("&")[0]: entry.at
+        for entry in proxy.requests("PUT", "partNumber=")
+    }
+    assert sent["4"] - sent["1"] < 1.0  # did not wait for part 1
+    assert sent["5"] - sent["1"] >= 1.4  # four parts kept for it at most
 
 
 def test_auto_arguments_are_checked(s3: Any) -> None:
