@@ -15,8 +15,9 @@ throttling (a request that had to be retried). Only parts sent at the current nu
 so each change is judged on its own effect. It never has more parts in flight than a memory
 budget holds: ``max_memory // part_size - 1`` (one more buffer is being filled).
 
-When the budget, not the link, would stop the climb (the throughput still rose, and the next
-step holds more parts than the budget does), auto spends the same memory on smaller parts:
+When the budget, not the link, would stop the climb (the throughput still rose nearly in
+proportion to the parts in flight, so the link has room, and the next step holds more parts
+than the budget does), auto spends the same memory on smaller parts:
 S3's smallest, 5 MiB, where the part-size schedule allows (a stream of unknown length, on a
 store that takes parts of several sizes), so that 13 parts fly in 72 MiB where 8 of 8 MiB
 did. Only parts of the schedule's first size shrink: the schedule still grows as before, and
@@ -38,6 +39,9 @@ FALL = 0.85
 """Throughput below this share of the best seen takes one part in flight away."""
 PROBE_AFTER = 8
 """Parts at a plateau after which one more part in flight is tried again (paths change)."""
+SCALED = 0.75
+"""Share of a proportional rise (eight times the parts, eight times the throughput) above
+which the link is taken to have room for more parts than the budget holds."""
 PATIENCE = 0.25
 """Seconds the next part waits for the first to land before auto takes its first step
 without it: a part to a store nearby takes less (8 MiB, about 0.05 s here), one to a far
@@ -115,7 +119,7 @@ class AutoPace(FixedPace):
 
     def overdue(self) -> None:
         self._waiting = False
-        self._step_up(START_GROWTH)
+        self._step_up(START_GROWTH, room=False)
 
     def stored(self, nbytes: int, seconds: float, in_flight: int, retries: int) -> None:
         self._waiting = False
@@ -139,10 +143,12 @@ class AutoPace(FixedPace):
             # parts on new connections also pay for opening them
         self._rates.clear()
         if rate > self._best * RISE:
+            proportional = self._best * self.limit / self._before
             self._best = rate
             self._plateau = 0
             self._before = self.limit
-            self._step_up(self.limit * START_GROWTH if self._starting else self.limit + 1)
+            grown = self.limit * START_GROWTH if self._starting else self.limit + 1
+            self._step_up(grown, room=rate >= SCALED * proportional)
         elif self._starting and self._before * HALFWAY < self.limit:  # the step overshot
             self._starting = False
             self.limit = self._before * HALFWAY
@@ -159,10 +165,10 @@ class AutoPace(FixedPace):
                 self._before = self.limit
                 self.limit = min(self.ceiling, self.limit + 1)
 
-    def _step_up(self, grown: int) -> None:
+    def _step_up(self, grown: int, room: bool) -> None:
         """To ``grown`` parts in flight, or as many as the budget holds: of the smallest
-        size, when the budget rather than the link stops the climb."""
-        if grown > self.ceiling and self._smallest < self._base and not self.shrunk:
+        size, when the budget stops the climb and the link has ``room``."""
+        if grown > self.ceiling and room and self._smallest < self._base and not self.shrunk:
             self.shrunk = True
             self.ceiling = _ceiling(int(self.budget), self._smallest, self._connections)
         self.limit = min(self.ceiling, grown)

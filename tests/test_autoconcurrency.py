@@ -219,8 +219,8 @@ def test_auto_stays_within_the_clients_connection_pool(
 def test_auto_spends_a_budget_that_stops_its_climb_on_smaller_parts() -> None:
     """The rule, on made-up timings: a distant store where each connection carries 8 MiB/s
     after 0.2 s of latency, whatever else is in flight; 8 MiB parts, the default 72 MiB: the
-    climb 1, 8 still rises and 64 would not fit, so the parts of the schedule's first size
-    shrink to 5 MiB, and 13 fit."""
+    climb 1, 8 still rises in proportion and 64 would not fit, so the parts of the schedule's
+    first size shrink to 5 MiB, and 13 fit; where eight carry only four's worth, they do not."""
     mib = 2**20
     pace = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
     assert pace.part_size(8 * mib) == 8 * mib
@@ -234,6 +234,13 @@ def test_auto_spends_a_budget_that_stops_its_climb_on_smaller_parts() -> None:
     assert pace.part_size(16 * mib) == 16 * mib  # grown parts keep the schedule's size
     assert pace.allowed(5 * mib) == 13
     assert pace.allowed(8 * mib) == 8  # a part still filling at the old size: what fits
+
+    nearly_full = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
+    for _ in range(6):  # four connections fill the link: eight in flight carry four's worth
+        limit = nearly_full.limit
+        nearly_full.stored(8 * mib, max(1.0, limit / 4), in_flight=limit, retries=0)
+    assert nearly_full.part_size(8 * mib) == 8 * mib  # a rise, but no room for more parts
+    assert nearly_full.limit == 8
 
     link_bound = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
     for _ in range(20):  # the first part fills the link: no reason for more, nor smaller
