@@ -4,7 +4,12 @@ import logging
 
 from cloudpipe._version import __version__
 from cloudpipe.ending import Ending, State
-from cloudpipe.errors import ObjectExistsError, ResumeError, UploadError
+from cloudpipe.errors import (
+    EndpointUnreachableError,
+    ObjectExistsError,
+    ResumeError,
+    UploadError,
+)
 from cloudpipe.partsize import PartPolicy
 from cloudpipe.resume import resume
 from cloudpipe.text import TextWriter, open
@@ -14,6 +19,7 @@ logging.getLogger("cloudpipe").addHandler(logging.NullHandler())  # the applicat
 
 __all__ = [
     "Ending",
+    "EndpointUnreachableError",
     "ObjectExistsError",
     "PartPolicy",
     "ResumeError",

@@ -8,8 +8,9 @@ deadline, and when one passes, the watcher shuts down the socket the request's t
 blocked on. The request then fails as a broken connection does, and is retried like one.
 
 The socket is found in the blocked thread's innermost frames (the socket, urllib3's
-connection or the socket file http.client reads from), since botocore hands out neither the
-connection nor its socket.
+connection or the socket file http.client reads from, or the socket urllib3 is connecting),
+since botocore hands out neither the connection nor its socket. Shutting down a socket that
+is still connecting ends the connect, so a store that never answers is cut off as well.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ _FRAMES_SEARCHED = 12
 class Deadline:
     """One request's deadline, a context manager around the request.
 
-    ``expired`` is True when the watcher cut the request off.
+    ``expired`` is True when the watcher cut the request off; ``connecting`` too when it
+    was cut off before its connection was made.
     """
 
-    __slots__ = ("_watcher", "_when", "expired", "seconds", "thread_id")
+    __slots__ = ("_watcher", "_when", "connecting", "expired", "seconds", "thread_id")
 
     def __init__(self, watcher: Watcher, seconds: float) -> None:
         self._watcher = watcher
@@ -41,6 +43,7 @@ class Deadline:
         self.thread_id = threading.get_ident()
         self._when = 0.0
         self.expired = False
+        self.connecting = False
 
     def __enter__(self) -> Deadline:
         self._when = time.monotonic() + self.seconds
@@ -115,24 +118,26 @@ class Watcher:
                     continue
                 heapq.heappop(self._heap)
                 self._running.discard(deadline)
-                deadline.expired = _cut_off(deadline.thread_id)
+                deadline.expired, deadline.connecting = _cut_off(deadline.thread_id)
 
 
-def _cut_off(thread_id: int) -> bool:
-    """Shut down the socket thread ``thread_id`` is blocked on; False if none was found."""
+def _cut_off(thread_id: int) -> tuple[bool, bool]:
+    """Shut down the socket thread ``thread_id`` is blocked on: whether one was found, and
+    whether it was still connecting."""
     frame: FrameType | None = sys._current_frames().get(thread_id)
     for _ in range(_FRAMES_SEARCHED):
         if frame is None:
-            return False
-        sock = _socket_of(frame.f_locals.get("self"))
+            return False, False
+        in_use = _socket_of(frame.f_locals.get("self"))
+        sock = in_use or _socket_of(frame.f_locals.get("sock"))  # the one being connected
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
-                return False  # closed meanwhile: the request has ended on its own
-            return True
+                return False, False  # closed meanwhile: the request has ended on its own
+            return True, in_use is None
         frame = frame.f_back
-    return False
+    return False, False
 
 
 def _socket_of(owner: object) -> socket.socket | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from botocore.exceptions import (
     ChecksumError,
     ClientError,
@@ -96,6 +98,12 @@ class ObjectExistsError(UploadError, FileExistsError):
     refused to replace the object there, which stays as it was; the upload was aborted."""
 
 
+class EndpointUnreachableError(UploadError, ConnectionError):
+    """A request gave up without a connection to the endpoint ever having been made (a wrong
+    or missing endpoint, almost always: a store that is there accepts one within a second),
+    after a few seconds rather than the minute of retries that rides out an outage."""
+
+
 class ResumeError(Exception):
     """A journal cannot be resumed as asked: it is not a cloudpipe journal, its upload is
     gone, the store holds other parts than it records, the source differs from what was
@@ -158,6 +166,12 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, transient)
 
 
+def never_connected(error: BaseException) -> bool:
+    """True for a failure to make a connection at all: refused, unresolved, timed out while
+    connecting, a TLS handshake or a proxy that failed."""
+    return isinstance(error, BotocoreConnectionError)
+
+
 def describe(error: BaseException) -> str:
     """One line for a botocore failure: ``Code: message`` for S3's answers."""
     if isinstance(error, ClientError):
@@ -166,6 +180,27 @@ def describe(error: BaseException) -> str:
         message = details.get("Message") or _status_text(error)
         return _one_line(f"{code}: {message}")
     return _one_line(f"{type(error).__name__}: {error}")
+
+
+def short_cause(error: BaseException | None, cut_off: float | None = None) -> str:
+    """Why a try failed, in a few words: ``connection refused``, ``no answer within 4 s``,
+    ``SlowDown``, or the error's type."""
+    if cut_off is not None:
+        return f"no answer within {cut_off:.0f} s"
+    if isinstance(error, ClientError):
+        return error_code(error) or _status_text(error)
+    seen: list[BaseException] = []
+    cause = error
+    while cause is not None and cause not in seen:  # the OS's reason, deep in the chain
+        if isinstance(cause, OSError) and isinstance(cause.errno, int) and cause.errno > 0:
+            return os.strerror(cause.errno).lower()
+        seen.append(cause)
+        kwargs = getattr(cause, "kwargs", {})
+        inner = kwargs.get("error") if isinstance(kwargs, dict) else None
+        cause = (
+            inner if isinstance(inner, BaseException) else (cause.__cause__ or cause.__context__)
+        )
+    return type(error).__name__ if error is not None else "no answer"
 
 
 def _status_text(error: ClientError) -> str:

@@ -1,7 +1,10 @@
-"""The command's progress bar: bytes in binary units from the first byte, rate, parts, time."""
+"""The command's progress bar: bytes in binary units from the first byte, rate, parts, time,
+and a request being retried (without --verbose: a retry is what a stalled bar most needs to
+explain)."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from types import TracebackType
 
@@ -27,6 +30,8 @@ class Progress:
         self._label = label
         self._total = total
         self._parts = 0
+        self._retrying = ""  # the retry under way, until a part is stored
+        self._retries = _RetriesShown(self)
         self.count = 0
         """Bytes taken (or verified) so far."""
         share = " {percentage:3.0f}%|{bar}|" if total else ""
@@ -50,6 +55,7 @@ class Progress:
     def part_stored(self, number: int, nbytes: int) -> None:
         """An ``on_drained`` callback."""
         self._parts = number
+        self._retrying = ""
         if not self._bar.disable:
             self._show()
 
@@ -68,6 +74,13 @@ class Progress:
         if not self._bar.disable:
             self._show()
 
+    def retrying(self, retry: object) -> None:
+        """A request is about to be tried again (a cloudpipe.retry.Retrying)."""
+        self._retrying = f" ({retry})"
+        if not self._bar.disable:
+            self._show()
+            self._bar.refresh()
+
     def _show(self) -> None:
         figures = self._figures(self._bar.n, self._bar.format_dict["elapsed"])
         self._bar.set_description_str(figures, refresh=False)
@@ -75,9 +88,12 @@ class Progress:
     def _figures(self, done: float, elapsed: float) -> str:
         rate = binary_size(done / elapsed if elapsed else 0)
         total = f" / {binary_size(self._total)}" if self._total else ""
-        return f"{self._label}: {binary_size(done)}{total}, {rate}/s, parts={self._parts}"
+        figures = f"{binary_size(done)}{total}, {rate}/s, parts={self._parts}"
+        return f"{self._label}: {figures}{self._retrying}"
 
     def __enter__(self) -> Progress:
+        if not self._bar.disable:
+            logging.getLogger("cloudpipe").addHandler(self._retries)
         return self
 
     def __exit__(
@@ -86,6 +102,20 @@ class Progress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        logging.getLogger("cloudpipe").removeHandler(self._retries)
         if not self._bar.disable:
             self._show()
         self._bar.close()
+
+
+class _RetriesShown(logging.Handler):
+    """Hands cloudpipe's retry records (those with a ``retry``) to a progress bar."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__(logging.WARNING)
+        self._progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        retry = getattr(record, "retry", None)
+        if retry is not None:
+            self._progress.retrying(retry)

@@ -15,7 +15,13 @@ from botocore import xform_name
 from cloudpipe.checksums import Checksums, composite_crc32, crc32, multipart_etag, quoted
 from cloudpipe.clients import sign_checksummed_bodies_unhashed
 from cloudpipe.ending import shown
-from cloudpipe.errors import ObjectExistsError, UploadError, describe, error_code
+from cloudpipe.errors import (
+    EndpointUnreachableError,
+    ObjectExistsError,
+    UploadError,
+    describe,
+    error_code,
+)
 from cloudpipe.extra_args import (
     ABORT,
     COMPLETE,
@@ -29,7 +35,7 @@ from cloudpipe.extra_args import (
     is_per_request,
     route_extra_args,
 )
-from cloudpipe.retry import GaveUp, Retries
+from cloudpipe.retry import EndpointUnreachable, GaveUp, Retries
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -69,7 +75,7 @@ class ObjectRequests:
         self._part_checksums = "ChecksumAlgorithm" in self._args[CREATE]
         config = client.meta.config  # botocore-stubs do not list the timeouts Config has
         timeouts = (getattr(config, "read_timeout", 60), getattr(config, "connect_timeout", 60))
-        self.tries = Retries(max_attempts, float(sum(timeouts)), self.url)
+        self.tries = Retries(max_attempts, float(sum(timeouts)), self.url, client.meta.endpoint_url)
 
     @property
     def url(self) -> str:
@@ -267,7 +273,8 @@ class ObjectRequests:
     ) -> dict[str, Any]:
         """Send ``operation`` for this object with ``params`` and the extra_args it takes,
         tried as cloudpipe.retry says; an UploadError (``what`` failed...) when it gave up,
-        an ObjectExistsError when the store refused to replace an object (``IfNoneMatch``)."""
+        an ObjectExistsError when the store refused to replace an object (``IfNoneMatch``),
+        an EndpointUnreachableError when no connection to the endpoint was ever made."""
         request = getattr(self.client, xform_name(operation))
         arguments = {"Bucket": self.bucket, "Key": self.key, **params, **self._args[operation]}
         try:
@@ -277,6 +284,8 @@ class ObjectRequests:
                 "PreconditionFailed"
             )
             kind = ObjectExistsError if taken else UploadError
+            if isinstance(failure, EndpointUnreachable):
+                kind = EndpointUnreachableError
             raise self.error(str(failure), upload_id, part_number, kind) from failure.__cause__
 
     def _head(self, upload_id: str | None) -> dict[str, Any]:

@@ -23,7 +23,9 @@ from tests.servers import ACCESS_KEY, REGION, SECRET_KEY, SeaweedFS
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bucket", default="demo")
+    parser.add_argument(
+        "--bucket", default="my-bucket", help="the bucket to create (my-bucket: the docs' examples)"
+    )
     parser.add_argument("--port", type=int, default=0, help="S3's port (default: a free one)")
     args = parser.parse_args()
     # SIGTERM (make's, a service manager's) stops the server as Ctrl-C does, not orphaning it

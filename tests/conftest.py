@@ -57,13 +57,14 @@ def server(request: pytest.FixtureRequest) -> Iterator[S3Server]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``client_timing`` measure cloudpipe's own clock (back-off, deadlines), the
-    same whatever the server: they run against the first selected server only."""
+    """Tests marked ``client_timing`` measure cloudpipe's own clock (back-off, deadlines), and
+    those marked ``one_server`` check what does not depend on the server (the docs' code):
+    the same whatever the server, they run against the first selected server only."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         server_name = callspec.params.get("server") if callspec is not None else None
-        timing = item.get_closest_marker("client_timing") is not None
+        timing = any(item.get_closest_marker(name) for name in ("client_timing", "one_server"))
         (dropped if timing and server_name not in (None, SELECTED[0]) else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)

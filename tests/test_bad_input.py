@@ -119,7 +119,9 @@ def test_unreachable_endpoint(s3: Any, bucket: str, original: bytes) -> None:
     writer = cloudpipe.S3MultipartWriter(bucket, KEY, client=client, max_attempts=2)
     writer.write(b"u" * 10)
     with raises_one_line(
-        cloudpipe.UploadError, "PutObject failed after 2 attempts: EndpointConnectionError"
+        cloudpipe.EndpointUnreachableError,
+        f"PutObject failed: http://127.0.0.1:{port} could not be reached (connection refused; "
+        "2 attempts",
     ):
         writer.close()
     assert_intact(s3, bucket)

@@ -178,7 +178,8 @@ def test_unreachable_endpoint_exits_1(tmp_path: Path) -> None:
     done = run(["s3://bucket/k", "--attempts", "2"], env, data=b"small")
     assert done.returncode == 1
     line = one_line(done.stderr)
-    assert "CreateMultipartUpload failed after 2 attempts: EndpointConnectionError" in line
+    assert f"CreateMultipartUpload failed: http://127.0.0.1:{port} could not be reached (" in line
+    assert line.endswith("check the endpoint (AWS_ENDPOINT_URL)")
 
 
 @pytest.mark.parametrize(

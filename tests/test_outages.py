@@ -3,17 +3,30 @@ user's AWS configuration deciding how many, and a deadline on every request."""
 
 from __future__ import annotations
 
+import contextlib
 import random
+import signal
+import socket
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import cloudpipe
-from tests.conftest import PART, assert_no_trace, pending_uploads, read_object, stream
+from tests.conftest import (
+    PART,
+    assert_no_trace,
+    aws_env,
+    pending_uploads,
+    read_object,
+    stream,
+)
 from tests.faultproxy import FaultProxy, Rule
 from tests.servers import make_client
+from tests.test_cli import COMMAND
 
 DATA = random.Random(41).randbytes(2 * PART + 321)
 
@@ -119,3 +132,119 @@ def test_a_completing_request_cut_off_after_the_store_acted_is_found_stored(
         writer.write(b"small")
     assert writer.etag == s3.head_object(Bucket=bucket, Key="k")["ETag"]
     assert read_object(s3, bucket, "k") == b"small"
+
+
+# -- an endpoint that could not be reached: a mistake to report at once, not an outage to ride out
+
+NEVER_ANSWERS = ("closed port", "no answer")
+
+
+@contextlib.contextmanager
+def unreachable(kind: str) -> Iterator[str]:
+    """The URL of an endpoint that cannot be reached: a closed port (connections refused), or
+    one that neither accepts nor refuses (a listening socket whose backlog is full, so that
+    connections hang as they do to a firewalled or mistyped address)."""
+    with contextlib.ExitStack() as stack:
+        listener = stack.enter_context(socket.socket())
+        listener.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        if kind == "closed port":
+            listener.close()
+        else:
+            listener.listen(0)
+            for _ in range(3):  # fill the backlog: later connections get no answer at all
+                filler = stack.enter_context(socket.socket())
+                filler.setblocking(False)
+                filler.connect_ex(listener.getsockname())
+            assert connect_hangs(listener.getsockname()), "the backlog did not fill"
+        yield url
+
+
+def connect_hangs(address: tuple[str, int]) -> bool:
+    try:
+        socket.create_connection(address, timeout=0.5).close()
+    except TimeoutError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def startup_seconds(env: dict[str, str]) -> float:
+    """How long the command takes to start and exit without sending anything."""
+    started = time.monotonic()
+    subprocess.run([*COMMAND, "--version"], env=env, capture_output=True, check=True)
+    return time.monotonic() - started
+
+
+@pytest.mark.alone
+@pytest.mark.real_backoff
+@pytest.mark.parametrize("kind", NEVER_ANSWERS)
+def test_a_writer_whose_endpoint_never_answers_fails_within_seconds(kind: str) -> None:
+    with unreachable(kind) as url:
+        writer = cloudpipe.S3MultipartWriter("b", "k", client=make_client(url), max_attempts=10)
+        started = time.monotonic()
+        with pytest.raises(cloudpipe.EndpointUnreachableError) as caught:
+            writer.start()
+        took = time.monotonic() - started
+    assert took < 5, took  # not the minute ten tries take to ride out an outage
+    cause = "connection refused" if kind == "closed port" else "no answer within 3 s"
+    assert f"{url} could not be reached ({cause};" in str(caught.value)
+    assert isinstance(caught.value, ConnectionError)
+    assert writer.ending.state is cloudpipe.State.ABORTED
+    assert writer.upload_id is None
+
+
+@pytest.mark.alone
+@pytest.mark.parametrize("kind", NEVER_ANSWERS)
+def test_the_command_names_an_endpoint_that_never_answers_and_where_it_came_from(
+    kind: str, tmp_path: Path
+) -> None:
+    with unreachable(kind) as url:
+        env = aws_env(url, tmp_path)  # AWS_ENDPOINT_URL
+        startup = startup_seconds(env)
+        started = time.monotonic()
+        done = subprocess.run([*COMMAND, "s3://b/k"], input=b"x", env=env, capture_output=True)
+        took = time.monotonic() - started - startup
+        flagged = aws_env(None, tmp_path) | {"AWS_ENDPOINT_URL_S3": url}
+        named = subprocess.run([*COMMAND, "s3://b/k"], input=b"", env=flagged, capture_output=True)
+    assert took < 5, took
+    assert done.returncode == 1
+    line = done.stderr.decode()
+    assert line.count("\n") == 1, line
+    assert f"CreateMultipartUpload failed: {url} could not be reached (" in line
+    assert line.endswith("check the endpoint (AWS_ENDPOINT_URL)\n"), line
+    assert named.stderr.decode().endswith("check the endpoint (AWS_ENDPOINT_URL_S3)\n")
+
+
+@pytest.mark.alone
+@pytest.mark.real_backoff
+def test_each_retry_shows_on_the_progress_line(tmp_path: Path) -> None:
+    with unreachable("closed port") as url:
+        done = subprocess.run(
+            [*COMMAND, "s3://b/k", "--progress", "--endpoint-url", url],
+            input=b"",
+            env=aws_env(None, tmp_path),
+            capture_output=True,
+        )
+    shown = done.stderr.decode()
+    assert "(retrying CreateMultipartUpload in 1 s: connection refused, attempt 2 of 10)" in shown
+    assert shown.endswith("check the endpoint (--endpoint-url)\n"), shown
+
+
+@pytest.mark.alone
+def test_ctrl_c_while_an_endpoint_does_not_answer_says_nothing_was_stored(
+    tmp_path: Path,
+) -> None:
+    with unreachable("no answer") as url:
+        running = subprocess.Popen(
+            [*COMMAND, "s3://b/k", "--endpoint-url", url],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=aws_env(None, tmp_path),
+        )
+        time.sleep(startup_seconds(aws_env(None, tmp_path)) + 0.5)  # while it tries
+        running.send_signal(signal.SIGINT)
+        _, stderr = running.communicate(timeout=30)
+    assert running.returncode == 130
+    assert stderr.decode() == "cloudpipe: interrupted by SIGINT: nothing was stored\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -175,6 +176,18 @@ def attempts_for(options: argparse.Namespace) -> int:
 def client_for(options: argparse.Namespace) -> S3Client:
     """The client the options name (--endpoint-url, --profile, --region)."""
     return make_client(options.endpoint_url, options.profile, options.region)
+
+
+def endpoint_source(options: argparse.Namespace) -> str:
+    """Where the endpoint the client talks to was chosen, in the words a user acts on (the
+    order botocore takes them in)."""
+    if options.endpoint_url:
+        return "--endpoint-url"
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        if os.environ.get(name):
+            return name
+    profile = options.profile or os.environ.get("AWS_PROFILE") or "default"
+    return f"the AWS configuration (profile {profile}), or AWS's own for the region"
 
 
 def split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:

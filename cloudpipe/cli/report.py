@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, NoCredentialsError
 
 from cloudpipe.ending import Ending, State, shown
 from cloudpipe.errors import (
+    EndpointUnreachableError,
     MemoryBudgetError,
     ObjectExistsError,
     ResumeError,
@@ -159,8 +160,11 @@ def outcome_words(error: BaseException, ending: Ending) -> str:
     return f"; {ending.outcome()}"
 
 
-def failure(error: Exception, ending: Ending) -> tuple[str, int]:
-    """A failure's line and exit status."""
+def failure(error: Exception, ending: Ending, endpoint_from: str = "") -> tuple[str, int]:
+    """A failure's line and exit status; ``endpoint_from``: where the endpoint was chosen,
+    named when it never answered."""
+    if isinstance(error, EndpointUnreachableError) and endpoint_from:
+        return f"{error_message(error)}: check the endpoint ({endpoint_from})", EXIT_FAILED
     if isinstance(error, ResumeError):
         return str(error).replace("the source", "the input"), EXIT_FAILED
     if isinstance(error, ProducerError):

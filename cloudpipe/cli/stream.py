@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, cast
 
-from cloudpipe.cli.options import show_logs
+from cloudpipe.cli.options import endpoint_source, show_logs
 from cloudpipe.cli.report import (
     EXIT_OK,
     InputError,
@@ -178,7 +178,7 @@ def run(
         if options.debug:
             raise
         ending = job.ending(error)
-        fail(*failure(error, ending), as_json, ending)
+        fail(*failure(error, ending, endpoint_source(options)), as_json, ending)
     if as_json:
         print_json(result)
     if result["interrupted"]:  # said even with --quiet: the user pressed Ctrl-C, and it stored
