@@ -86,8 +86,9 @@ class PartPipeline:
         while self._flying:
             self._give_back_stored()
             while self._flying and self._flying[0].future.done():
-                head = self._flying.popleft()
-                part, seconds = head.future.result()  # a failed part's UploadError, in order
+                head = self._flying[0]
+                part, seconds = head.future.result()  # a failed part's UploadError, in order,
+                self._flying.popleft()  # and the part stays for cancel() to stop at
                 self._pace.stored(head.nbytes, seconds, head.in_flight, self._requests.retries)
                 yield head.number, head.nbytes, part
                 self._raise_first_failure()

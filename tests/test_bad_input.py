@@ -120,8 +120,10 @@ def test_unreachable_endpoint(s3: Any, bucket: str, original: bytes) -> None:
     writer.write(b"u" * 10)
     with raises_one_line(
         cloudpipe.EndpointUnreachableError,
-        f"PutObject failed: http://127.0.0.1:{port} could not be reached (connection refused; "
-        "2 attempts",
+        re.escape(
+            f"PutObject failed: http://127.0.0.1:{port} could not be reached (connection "
+            "refused; 2 attempts"
+        ),
     ):
         writer.close()
     assert_intact(s3, bucket)
