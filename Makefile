@@ -73,8 +73,9 @@ $(VENV)/.docs: $(VENV)/.test
 docs: $(VENV)/.docs
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
-# The built site as headless Chromium renders it: a screenshot of each page (site-shots/),
-# and a failure for a broken image or a table that scrolls sideways (needs Debian's chromium).
+# The built site as headless Chromium renders it, at 1280 and 800 px: a screenshot of each page
+# (site-shots/), and a failure for a broken image, a table or code line wider than its column,
+# a literal backslash in a table, or a chart without a legend (needs Debian's chromium).
 docs-check: docs
 	$(PY) -m tests.docs_pages site --shots site-shots
 
