@@ -143,12 +143,15 @@ class AutoPace(FixedPace):
             # parts on new connections also pay for opening them
         self._rates.clear()
         if rate > self._best * RISE:
-            proportional = self._best * self.limit / self._before
+            # room: the climb's last step raised the throughput nearly in proportion (a rise
+            # at the same number, or after a fall, says nothing of the room)
+            stepped = self._starting and self.limit > self._before
+            room = stepped and rate >= SCALED * self._best * self.limit / self._before
             self._best = rate
             self._plateau = 0
             self._before = self.limit
             grown = self.limit * START_GROWTH if self._starting else self.limit + 1
-            self._step_up(grown, room=rate >= SCALED * proportional)
+            self._step_up(grown, room)
         elif self._starting and self._before * HALFWAY < self.limit:  # the step overshot
             self._starting = False
             self.limit = self._before * HALFWAY
