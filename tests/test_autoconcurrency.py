@@ -28,8 +28,8 @@ BUDGET = 5 * PART  # 4 parts in flight, one filling
 BUFFERS = cloudpipe.buffer.__file__
 
 
-def far(proxy: FaultProxy) -> None:
-    proxy.add(Rule("hold", method="PUT", path_contains="partNumber=", seconds=0.2, times=10**6))
+def far(proxy: FaultProxy, seconds: float = 0.2) -> None:
+    proxy.add(Rule("hold", method="PUT", path_contains="partNumber=", seconds=seconds, times=10**6))
 
 
 def buffer_bytes() -> int:
@@ -272,7 +272,7 @@ def shrinking_writer(client: Any, bucket: str, **args: Any) -> cloudpipe.S3Multi
 def test_auto_with_a_budget_bound_climb_sends_smaller_parts_within_the_budget(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
 ) -> None:
-    far(proxy)
+    far(proxy, 1.0)  # far enough that four parts in flight carry four times one's worth
     held: list[int] = []
     tracemalloc.start()
     try:
@@ -294,7 +294,7 @@ def test_auto_with_a_budget_bound_climb_sends_smaller_parts_within_the_budget(
 def test_a_journal_with_smaller_parts_resumes(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any, tmp_path: Any
 ) -> None:
-    far(proxy)
+    far(proxy, 1.0)
     journal = tmp_path / "j"
     with pytest.raises(KeyboardInterrupt):  # noqa: SIM117
         with shrinking_writer(proxied, bucket, journal=journal) as writer:
