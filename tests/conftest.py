@@ -56,16 +56,24 @@ def server(request: pytest.FixtureRequest) -> Iterator[S3Server]:
         yield running
 
 
+SERVER_TESTS_ONLY = os.environ.get("CLOUDPIPE_SERVER_TESTS_ONLY") == "1"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``client_timing`` measure cloudpipe's own clock (back-off, deadlines), and
     those marked ``one_server`` check what does not depend on the server (the docs' code):
-    the same whatever the server, they run against the first selected server only."""
+    the same whatever the server, they run against the first selected server only.
+
+    With CLOUDPIPE_SERVER_TESTS_ONLY=1 (make test-ceph: a run against one more server after
+    make test), the tests that use no server at all are left out too: they ran already."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         server_name = callspec.params.get("server") if callspec is not None else None
         timing = any(item.get_closest_marker(name) for name in ("client_timing", "one_server"))
-        (dropped if timing and server_name not in (None, SELECTED[0]) else kept).append(item)
+        serverless = server_name is None and SERVER_TESTS_ONLY
+        repeated = timing and server_name not in (None, SELECTED[0])
+        (dropped if serverless or repeated else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
