@@ -42,10 +42,12 @@ test: $(VENV)/.test
 	$(PYTEST_BOTH)
 
 # The same suite against a throwaway single-node Ceph RADOS Gateway (Debian's packages), one
-# cluster per worker; the tests that use no server ran in make test and are left out.
+# cluster per worker; the tests that use no server ran in make test and are left out, and the
+# writer's tests run at max_concurrency 1 only (make test runs them at 1 and 3).
 test-ceph: $(VENV)/.test
 	@if bash tests/install_ceph.sh; then \
-		export CLOUDPIPE_SERVERS=ceph CLOUDPIPE_SERVER_TESTS_ONLY=1 && $(PYTEST_BOTH); \
+		export CLOUDPIPE_SERVERS=ceph CLOUDPIPE_SERVER_TESTS_ONLY=1 CLOUDPIPE_CONCURRENCY=1 && \
+			$(PYTEST_BOTH); \
 	else \
 		echo "SKIP ******** make test-ceph: Debian's Ceph packages could not be installed;" \
 			"the suite did NOT run against Ceph RGW ********"; \

@@ -13,6 +13,7 @@ from cloudpipe.errors import (
 from cloudpipe.partsize import PartPolicy
 from cloudpipe.resume import resume
 from cloudpipe.text import TextWriter, open
+from cloudpipe.verify import Verdict, Verification, verify
 from cloudpipe.writer import S3MultipartWriter
 
 logging.getLogger("cloudpipe").addHandler(logging.NullHandler())  # the application decides
@@ -27,7 +28,10 @@ __all__ = [
     "State",
     "TextWriter",
     "UploadError",
+    "Verdict",
+    "Verification",
     "__version__",
     "open",
     "resume",
+    "verify",
 ]

@@ -23,11 +23,12 @@ PUT = "PutObject"
 HEAD = "HeadObject"
 DELETE = "DeleteObject"
 LIST_PARTS = "ListParts"
-OPERATIONS = (CREATE, UPLOAD_PART, COMPLETE, ABORT, PUT, HEAD, DELETE, LIST_PARTS)
-_FOLLOW_UP = (HEAD, DELETE, LIST_PARTS)
+ATTRIBUTES = "GetObjectAttributes"
+OPERATIONS = (CREATE, UPLOAD_PART, COMPLETE, ABORT, PUT, HEAD, DELETE, LIST_PARTS, ATTRIBUTES)
+_FOLLOW_UP = (HEAD, DELETE, LIST_PARTS, ATTRIBUTES)
 """Requests that read back or remove what was written: they take only the arguments that say
 who owns the bucket and how the object is encrypted, never conditions or settings."""
-_FOLLOW_UP_ARGS = frozenset(
+FOLLOW_UP_ARGS = frozenset(
     {
         "ExpectedBucketOwner",
         "RequestPayer",
@@ -89,10 +90,11 @@ def route_extra_args(
         )
     routed = {op: {k: v for k, v in extra_args.items() if k in members[op]} for op in OPERATIONS}
     for op in _FOLLOW_UP:
-        routed[op] = {k: v for k, v in routed[op].items() if k in _FOLLOW_UP_ARGS}
+        routed[op] = {k: v for k, v in routed[op].items() if k in FOLLOW_UP_ARGS}
     validator = ParamValidator()
     for op in OPERATIONS:
         placeholders = {"Bucket": bucket, "Key": key, "UploadId": "-", "PartNumber": 1}
+        placeholders["ObjectAttributes"] = ["ETag"]
         placeholders |= {name: "-" for name in SECRETS}  # checked by _check_headers
         params = {k: v for k, v in placeholders.items() if k in members[op]} | {
             k: v for k, v in routed[op].items() if k not in SECRETS

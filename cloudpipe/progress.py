@@ -26,8 +26,10 @@ class Progress:
     """A tqdm bar on standard error whose figures cloudpipe formats itself (tqdm's own
     scaling shows ``0.00iB`` and ``kB`` for KiB)."""
 
-    def __init__(self, label: str, total: int | None, enabled: bool) -> None:
+    def __init__(self, label: str, total: int | None, enabled: bool, parts: bool = True) -> None:
+        """``parts``: show the parts stored (not when verifying an object)."""
         self._label = label
+        self._show_parts = parts
         self._total = total
         self._parts = 0
         self._retrying = ""  # the retry under way, until a part is stored
@@ -88,7 +90,8 @@ class Progress:
     def _figures(self, done: float, elapsed: float) -> str:
         rate = binary_size(done / elapsed if elapsed else 0)
         total = f" / {binary_size(self._total)}" if self._total else ""
-        figures = f"{binary_size(done)}{total}, {rate}/s, parts={self._parts}"
+        figures = f"{binary_size(done)}{total}, {rate}/s"
+        figures += f", parts={self._parts}" if self._show_parts else ""
         return f"{self._label}: {figures}{self._retrying}"
 
     def __enter__(self) -> Progress:

@@ -20,13 +20,13 @@ from cloudpipe.checksums import (
     full_crc32,
     key_md5,
     quoted,
-    update_crc32,
 )
 from cloudpipe.ending import shown
 from cloudpipe.errors import ResumeError, UploadError, error_code
 from cloudpipe.journal import Journal, JournaledPart, JournalState
 from cloudpipe.partsize import MIN_PART_SIZE
 from cloudpipe.s3 import ObjectRequests
+from cloudpipe.sourceparts import read_parts
 from cloudpipe.writer import S3MultipartWriter
 
 if TYPE_CHECKING:
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 
 _GONE = ("NoSuchUpload", "NoSuchKey")
 """ListParts' answers for an upload that no longer exists (Ceph RGW says NoSuchKey)."""
-CHUNK = 1 << 20
-"""Bytes read from the source at a time while its stored prefix is checked."""
 
 
 def resume(
@@ -227,23 +225,18 @@ def _check_source(
     state: JournalState, source: IO[bytes], on_verified: Callable[[int, int], object] | None
 ) -> None:
     """Read the stored prefix from ``source`` and check each part's CRC32 against the journal."""
-    chunk = bytearray(CHUNK)
-    view = memoryview(chunk)
-    position = 0
+    read = read_parts(source, (part.size for part in state.parts))
     for part in state.parts:
-        crc = 0
-        while position < part.end:
-            count = _read(source, view[: min(CHUNK, part.end - position)])
-            if not count:
-                raise ResumeError(
-                    f"{state.path}: the source ended after {position} bytes, but "
-                    f"{state.stored_bytes} are stored already: is it the stream the upload "
-                    "was made from? Not resumed",
-                    state.path,
-                )
-            crc = update_crc32(view[:count], crc)
-            position += count
-        if crc32_text(crc) != part.crc32:
+        found = next(read, None)
+        if found is None or found.size < part.size:
+            position = part.offset + (found.size if found is not None else 0)
+            raise ResumeError(
+                f"{state.path}: the source ended after {position} bytes, but "
+                f"{state.stored_bytes} are stored already: is it the stream the upload "
+                "was made from? Not resumed",
+                state.path,
+            )
+        if crc32_text(found.crc32) != part.crc32:
             raise ResumeError(
                 f"{state.path}: the source differs from the stored data in part {part.number} "
                 f"(bytes {part.offset} to {part.end - 1}): resume with the stream the upload "
@@ -252,15 +245,3 @@ def _check_source(
             )
         if on_verified is not None:
             on_verified(part.number, part.size)
-
-
-def _read(source: IO[bytes], into: memoryview) -> int:
-    """Bytes read from ``source`` into ``into`` (0 at its end), by readinto when it has one."""
-    readinto = getattr(source, "readinto", None)
-    if readinto is not None:
-        return int(readinto(into) or 0)
-    data = source.read(len(into))
-    if not isinstance(data, (bytes, bytearray)):
-        raise TypeError(f"source must be a binary file, not one that reads {type(data).__name__}")
-    into[: len(data)] = data
-    return len(data)

@@ -64,16 +64,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     those marked ``one_server`` check what does not depend on the server (the docs' code):
     the same whatever the server, they run against the first selected server only.
 
+    The writer's tests at a ``max_concurrency`` above 1 (the thread pool, the same whatever
+    the server) run against the last selected server only (SeaweedFS by default).
+
     With CLOUDPIPE_SERVER_TESTS_ONLY=1 (make test-ceph: a run against one more server after
     make test), the tests that use no server at all are left out too: they ran already."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        server_name = callspec.params.get("server") if callspec is not None else None
+        params = callspec.params if callspec is not None else {}
+        server_name = params.get("server")
         timing = any(item.get_closest_marker(name) for name in ("client_timing", "one_server"))
         serverless = server_name is None and SERVER_TESTS_ONLY
         repeated = timing and server_name not in (None, SELECTED[0])
-        (dropped if serverless or repeated else kept).append(item)
+        pooled = params.get("concurrency", 1) > 1 and server_name not in (None, SELECTED[-1])
+        (dropped if serverless or repeated or pooled else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

@@ -51,6 +51,7 @@ EXAMPLES = """examples:
 other commands:
   cloudpipe resume JOURNAL [--input FILE | -- COMMAND]   resume a crashed upload
   cloudpipe uploads s3://BUCKET[/PREFIX] [--abort]   list or abort pending uploads
+  cloudpipe verify s3://BUCKET/KEY [--input FILE | -- COMMAND]   compare without downloading
 
 exit status: 0 stored; 1 failed, upload aborted; 2 usage error; 130 interrupted, aborted"""
 
