@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo serve test test-ceph lint wheel-check docs docs-check docs-check-ci bench peak-rss bench-resume bench-asgi clean
+.PHONY: demo serve test test-ceph lint wheel-check docs docs-check docs-check-ci bench peak-rss bench-resume bench-verify bench-asgi clean
 
 $(VENV)/.test: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,12 +42,12 @@ test: $(VENV)/.test
 	$(PYTEST_BOTH)
 
 # The same suite against a throwaway single-node Ceph RADOS Gateway (Debian's packages), one
-# cluster per worker; the tests that use no server ran in make test and are left out, and the
-# writer's tests run at max_concurrency 1 only (make test runs them at 1 and 3).
+# cluster per worker. Left out, as make test runs them: the tests that use no server, the
+# writer's tests at max_concurrency 3, and those marked alone (the client's own time and memory).
 test-ceph: $(VENV)/.test
 	@if bash tests/install_ceph.sh; then \
 		export CLOUDPIPE_SERVERS=ceph CLOUDPIPE_SERVER_TESTS_ONLY=1 CLOUDPIPE_CONCURRENCY=1 && \
-			$(PYTEST_BOTH); \
+			$(PY) -m pytest -n $(TEST_WORKERS) -m "not alone"; \
 	else \
 		echo "SKIP ******** make test-ceph: Debian's Ceph packages could not be installed;" \
 			"the suite did NOT run against Ceph RGW ********"; \
@@ -112,6 +112,10 @@ peak-rss: $(VENV)/.test
 # A 2 GiB stream killed after 1.5 GiB, then resumed: the journal's size, verify and upload time.
 bench-resume: $(VENV)/.test
 	$(PY) -m benchmarks.resume
+
+# cloudpipe verify of a 1 GiB file against the time to read and CRC32 (or MD5) it, and its memory.
+bench-verify: $(VENV)/.test
+	$(PY) -m benchmarks.verify
 
 # A 1 GiB request body through examples/asgi_upload.py: the service's memory, and the loop's lag.
 bench-asgi: $(VENV)/.test

@@ -120,7 +120,8 @@ def main() -> None:
             seconds = statistics.median(run[0] for run in runs)
             peak = statistics.median(run[1] for run in runs)
             rows.append((f"cloudpipe verify, {key} object", seconds, peak, str(result["compared"])))
-    print(f"{args.size_mib} MiB file, medians of {args.rounds}")
+    crc = "ISA-L's" if "isal" in str(update_crc32.__module__) else "zlib's"
+    print(f"{args.size_mib} MiB file, medians of {args.rounds}; CRC32: {crc}")
     print(f"{'':40} {'seconds':>8} {'MiB/s':>8} {'peak MiB':>9}  compared")
     for name, seconds, peak, compared in rows:
         shown = f"{peak:9.0f}" if peak is not None else f"{'':9}"

@@ -14,6 +14,7 @@ assumed can show the source identical, never different.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -129,17 +130,13 @@ def find(requests: ObjectRequests, part_size: int | None) -> StoredObject | None
     )
     if count is None:
         single = (StoredPart(1, 0, size),) if size else ()
-        return _with(stored, Layout(single))
+        return dataclasses.replace(stored, layout=Layout(single))
     layout = _listed(requests, count, size)
     if layout is None and not stored.full_crc32:  # sizes needed: asked part by part
         layout = _asked_part_by_part(requests, count, size, etag)
     if layout is None and not stored.full_crc32:
         layout = _assumed(count, size, part_size)
-    return _with(stored, layout)
-
-
-def _with(stored: StoredObject, layout: Layout | None) -> StoredObject:
-    return StoredObject(**(vars(stored) | {"layout": layout}))
+    return dataclasses.replace(stored, layout=layout)
 
 
 def _check_bucket(requests: ObjectRequests) -> None:

@@ -67,6 +67,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     The writer's tests at a ``max_concurrency`` above 1 (the thread pool, the same whatever
     the server) run against the last selected server only (SeaweedFS by default).
 
+    Tests marked ``long_wait`` are put first.
+
     With CLOUDPIPE_SERVER_TESTS_ONLY=1 (make test-ceph: a run against one more server after
     make test), the tests that use no server at all are left out too: they ran already."""
     kept, dropped = [], []
@@ -81,7 +83,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (dropped if serverless or repeated or pooled else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+    # the tests that wait most of a minute go first, so that none ends the parallel run alone
+    items[:] = sorted(kept, key=lambda item: item.get_closest_marker("long_wait") is None)
 
 
 CONCURRENCY = [int(n) for n in os.environ.get("CLOUDPIPE_CONCURRENCY", "1,3").split(",")]

@@ -131,7 +131,11 @@ def test_the_loop_keeps_running_while_parts_upload(
     assert read_object(s3, bucket, "k") == DATA
     assert took >= 4 * 0.4  # the parts did take their time, on the ticker's watch
     assert len(lags) >= took / 0.06  # it kept ticking throughout
-    assert max(lags) < 0.05, sorted(lags)[-5:]
+    # a blocked loop would wake a part's 0.4 s late; a wake-up may lose ~0.1 s to the GIL now
+    # and then (the proxy and botocore share this process), but never a part's time, and
+    # nearly every tick is on time
+    assert max(lags) < 0.2, sorted(lags)[-5:]
+    assert sorted(lags)[int(len(lags) * 0.95)] < 0.05, sorted(lags)[-5:]
 
 
 def test_write_holds_the_producer_back_within_the_memory_budget(

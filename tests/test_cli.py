@@ -403,6 +403,7 @@ def test_no_clobber_is_atomic_on_the_store(
 
 @pytest.mark.client_timing
 @pytest.mark.real_backoff
+@pytest.mark.long_wait
 def test_default_attempts_ride_out_a_minute_long_outage(
     s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Path
 ) -> None:

@@ -22,6 +22,8 @@ from tests.servers import free_ports
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
+pytestmark = pytest.mark.one_server  # what an example does is the same on every store
+
 
 def run_example(
     name: str, args: list[str], server: Any, tmp_path: Path, *, succeeds: bool = True

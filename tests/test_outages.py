@@ -84,6 +84,7 @@ def test_aws_max_attempts_decides_when_the_caller_does_not(
 
 
 @pytest.mark.client_timing
+@pytest.mark.long_wait
 @pytest.mark.parametrize("size", [1000, PART + 10], ids=["put-object", "part"])
 def test_a_trickling_answer_is_cut_off_and_retried(
     s3: Any, bucket: str, proxy: FaultProxy, size: int

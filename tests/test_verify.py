@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -268,7 +269,7 @@ def test_a_text_source_is_refused(s3: Any, bucket: str) -> None:
         cloudpipe.verify(bucket, "k", source=io.StringIO("text"), client=s3)
 
 
-# -- the command --------------------------------------------------------------------------
+# -- the command: its plumbing, the same on every store (the comparisons are tested above) --
 
 
 def run(
@@ -285,6 +286,7 @@ def run(
     )
 
 
+@pytest.mark.one_server
 def test_the_command_says_identical_or_where_it_differs(
     server: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
@@ -321,6 +323,7 @@ def test_the_command_says_identical_or_where_it_differs(
     )
 
 
+@pytest.mark.one_server
 def test_a_producer_that_fails_is_never_identical(
     server: Any, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
@@ -359,6 +362,7 @@ def test_the_command_refuses_bad_usage_with_status_2(tmp_path: Path) -> None:
         assert words in done.stderr, done.stderr
 
 
+@pytest.mark.one_server
 def test_the_command_takes_an_sse_c_key(server: Any, s3: Any, bucket: str, tmp_path: Path) -> None:
     if server.name == "moto":
         pytest.skip("moto's server stores SSE-C objects without asking for the key back")
@@ -372,3 +376,39 @@ def test_the_command_takes_an_sse_c_key(server: Any, s3: Any, bucket: str, tmp_p
     refused = run([f"s3://{bucket}/k"], env, DATA)
     assert refused.returncode == 1
     assert refused.stderr.startswith("cloudpipe verify: s3://")
+
+
+@pytest.mark.one_server
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_a_signal_stops_the_producer_and_says_nothing_was_verified(
+    server: Any, s3: Any, bucket: str, tmp_path: Path, signum: signal.Signals
+) -> None:
+    by_cloudpipe(s3, bucket, "k", DATA)
+    marker = tmp_path / "producer-got"
+    producer = (
+        f"trap 'echo TERM > {marker}; exit 143' TERM; trap 'echo INT > {marker}; exit 130' INT; "
+        f"head -c {PART} /dev/zero; while :; do sleep 0.1; done"
+    )
+    process = subprocess.Popen(
+        [*COMMAND, f"s3://{bucket}/k", "--progress", "--", "sh", "-c", producer],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=aws_env(server.endpoint_url, tmp_path),
+    )
+    assert process.stderr is not None
+    seen = b""
+    while b"5.0 MiB" not in seen:  # the bar shows the producer's first 5 MiB read
+        got = process.stderr.read1(4096)  # type: ignore[attr-defined]
+        assert got, "verify ended before the producer's output was read"
+        seen += got
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert out == b""
+    assert (
+        err.decode()
+        .splitlines()[-1]
+        .endswith(f"cloudpipe verify: interrupted by {signum.name}: not verified")
+    )
+    assert marker.read_text().strip() == signum.name, "the producer never heard of the signal"

@@ -84,6 +84,18 @@ def parse_extra_arg(text: str) -> tuple[str, Any]:
         return name, value
 
 
+def add_extra_arg(group: argparse._ArgumentGroup, metavar: str, help: str) -> None:  # noqa: A002
+    """``--extra-arg NAME=VALUE``, repeatable: request members no flag of the command sets."""
+    group.add_argument(
+        "--extra-arg",
+        type=parse_extra_arg,
+        action="append",
+        default=[],
+        metavar=metavar,
+        help=help,
+    )
+
+
 class Parser(argparse.ArgumentParser):
     json_errors = False
     """--json was given: a usage error prints its JSON object too."""

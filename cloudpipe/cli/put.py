@@ -13,13 +13,13 @@ from cloudpipe.checksums import MODES
 from cloudpipe.cli.options import (
     Parser,
     add_aws_options,
+    add_extra_arg,
     add_output_options,
     add_transfer_options,
     attempts_for,
     bar_label,
     check_transfer_ranges,
     client_for,
-    parse_extra_arg,
     parse_pair,
     parse_size,
     show_progress,
@@ -134,13 +134,10 @@ def _add_object_options(obj: argparse._ArgumentGroup) -> None:
     obj.add_argument("--storage-class", help="e.g. STANDARD_IA, GLACIER_IR, DEEP_ARCHIVE")
     obj.add_argument("--sse", metavar="ALGORITHM", help="server-side encryption: AES256, aws:kms")
     obj.add_argument("--sse-kms-key-id", metavar="KEY_ID", help="the KMS key for --sse aws:kms")
-    obj.add_argument(
-        "--extra-arg",
-        type=parse_extra_arg,
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="any other CreateMultipartUpload/PutObject member, e.g. ObjectLockMode=GOVERNANCE "
+    add_extra_arg(
+        obj,
+        "NAME=VALUE",
+        "any other CreateMultipartUpload/PutObject member, e.g. ObjectLockMode=GOVERNANCE "
         "(VALUE is read as JSON when it is JSON; repeatable)",
     )
 

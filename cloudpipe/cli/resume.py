@@ -40,13 +40,10 @@ def build_resume_parser() -> argparse.ArgumentParser:
     source = parser.add_argument_group("input")
     source.add_argument("--input", metavar="FILE", help="read FILE instead of standard input")
     shared.add_transfer_options(source)
-    source.add_argument(
-        "--extra-arg",
-        type=shared.parse_extra_arg,
-        action="append",
-        default=[],
-        metavar="SSECustomerKey=KEY",
-        help="the SSE-C key of an SSE-C upload (the journal keeps only its MD5)",
+    shared.add_extra_arg(
+        source,
+        "SSECustomerKey=KEY",
+        "the SSE-C key of an SSE-C upload (the journal keeps only its MD5)",
     )
     shared.add_aws_options(parser)
     shared.add_output_options(parser)

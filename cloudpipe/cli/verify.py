@@ -66,13 +66,10 @@ def build_verify_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--attempts", type=int, metavar="N", help="tries per request (default: as uploads)"
     )
-    source.add_argument(
-        "--extra-arg",
-        type=shared.parse_extra_arg,
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="SSECustomerKey=KEY for an SSE-C object; ExpectedBucketOwner, RequestPayer",
+    shared.add_extra_arg(
+        source,
+        "NAME=VALUE",
+        "SSECustomerKey=KEY for an SSE-C object; ExpectedBucketOwner, RequestPayer",
     )
     shared.add_aws_options(parser)
     shared.add_output_options(parser)
