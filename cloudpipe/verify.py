@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
+from cloudpipe.arguments import check_bucket, check_callback, check_int, check_key
 from cloudpipe.checksums import (
     composite_crc32,
     crc32_text,
@@ -146,10 +147,12 @@ def verify(
     started = time.monotonic()
     bucket, key = _target(bucket, key)
     arguments = _read_args(extra_args)
-    if part_size is not None and not (
-        isinstance(part_size, int) and MIN_PART_SIZE <= part_size <= MAX_PART_SIZE
-    ):
-        raise ValueError(f"part_size={part_size!r} is not an int from 5 MiB to 5 GiB")
+    if part_size is not None:
+        part_size = check_int(
+            "part_size", part_size, MIN_PART_SIZE, MAX_PART_SIZE, "5 MiB to 5 GiB"
+        )
+    max_attempts = check_int("max_attempts", max_attempts, 1, None, "1 or more")
+    check_callback("on_read", on_read)
     requests = ObjectRequests(
         client or default_client(), bucket, key, arguments, max_attempts, "none"
     )
@@ -162,13 +165,10 @@ def verify(
 
 
 def _target(bucket: str, key: str | None) -> tuple[str, str]:
-    if not isinstance(bucket, str) or not (key is None or isinstance(key, str)):
-        raise TypeError("verify() takes the bucket and key as str, or an s3://bucket/key URL")
+    """The bucket and key, from both or from an ``s3://bucket/key`` URL alone."""
     if key is None:
         return parse_url(bucket)
-    if not bucket or not key:
-        raise ValueError("verify() needs a bucket and a key, neither empty")
-    return bucket, key
+    return check_bucket(bucket), check_key(key)
 
 
 def _read_args(extra_args: Mapping[str, Any] | None) -> dict[str, Any]:
