@@ -42,8 +42,9 @@ test: $(VENV)/.test
 	$(PYTEST_BOTH)
 
 # The same suite against a throwaway single-node Ceph RADOS Gateway (Debian's packages), one
-# cluster per worker. Left out, as make test runs them: the tests that use no server, the
-# writer's tests at max_concurrency 3, and those marked alone (the client's own time and memory).
+# cluster per worker. Left out, as make test runs them: the tests that use no server or are the
+# same on every server (the docs' code, the examples, the client's own timing), the writer's
+# tests at max_concurrency 3, and those marked alone (the client's own time and memory).
 test-ceph: $(VENV)/.test
 	@if bash tests/install_ceph.sh; then \
 		export CLOUDPIPE_SERVERS=ceph CLOUDPIPE_SERVER_TESTS_ONLY=1 CLOUDPIPE_CONCURRENCY=1 && \

@@ -70,14 +70,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     Tests marked ``long_wait`` are put first.
 
     With CLOUDPIPE_SERVER_TESTS_ONLY=1 (make test-ceph: a run against one more server after
-    make test), the tests that use no server at all are left out too: they ran already."""
+    make test), the tests that use no server at all, or whose result does not depend on it
+    (client_timing, one_server), are left out too: they ran already."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         params = callspec.params if callspec is not None else {}
         server_name = params.get("server")
         timing = any(item.get_closest_marker(name) for name in ("client_timing", "one_server"))
-        serverless = server_name is None and SERVER_TESTS_ONLY
+        serverless = SERVER_TESTS_ONLY and (server_name is None or timing)
         repeated = timing and server_name not in (None, SELECTED[0])
         pooled = params.get("concurrency", 1) > 1 and server_name not in (None, SELECTED[-1])
         (dropped if serverless or repeated or pooled else kept).append(item)

@@ -60,6 +60,7 @@ def stream_auto(
     return writer
 
 
+@pytest.mark.alone  # the second part waits for the first, or for a quarter second of the clock
 def test_auto_climbs_to_its_budget_and_never_past_it(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
 ) -> None:
