@@ -109,8 +109,14 @@ def find(requests: ObjectRequests, part_size: int | None) -> StoredObject | None
             raise
         _check_bucket(requests)
         return None
-    size = int(head.get("ContentLength") or 0)
-    etag = quoted(str(head.get("ETag") or ""))
+    missing = [member for member in ("ContentLength", "ETag") if head.get(member) in (None, "")]
+    if missing:  # what every S3 store answers: not to be guessed at
+        endpoint = requests.client.meta.endpoint_url
+        raise requests.error(
+            f"HeadObject answered without {missing[0]}: is {endpoint} an S3 endpoint?", None, None
+        )
+    size = int(head["ContentLength"])
+    etag = quoted(str(head["ETag"]))
     bare = etag.strip('"')
     suffix = _PARTS_SUFFIX.search(bare) or _PARTS_SUFFIX.search(
         str(head.get("ChecksumCRC32") or "")

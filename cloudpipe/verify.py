@@ -30,6 +30,7 @@ from cloudpipe.checksums import (
 )
 from cloudpipe.clients import DEFAULT_ATTEMPTS, default_client
 from cloudpipe.ending import shown
+from cloudpipe.errors import UploadError, error_code
 from cloudpipe.extra_args import FOLLOW_UP_ARGS
 from cloudpipe.partsize import MAX_PART_SIZE, MIN_PART_SIZE
 from cloudpipe.s3 import ObjectRequests
@@ -157,7 +158,13 @@ def verify(
         client or default_client(), bucket, key, arguments, max_attempts, "none"
     )
     with _opened(source) as stream:
-        stored = find(requests, part_size)
+        try:
+            stored = find(requests, part_size)
+        except UploadError as error:
+            if error_code(error.__cause__) != "400" or "SSECustomerKey" in arguments:
+                raise
+            hint = "; if the object is SSE-C encrypted, pass its key: extra_args SSECustomerKey"
+            raise UploadError(f"{error}{hint}", bucket=bucket, key=key) from error.__cause__
         comparison = _Comparison(requests.url, stored, started)
         if stored is not None:
             comparison.read(stream, on_read)

@@ -19,7 +19,7 @@ import pytest
 import cloudpipe
 from cloudpipe.stored import _assumed
 from tests.conftest import PART, aws_env
-from tests.faultproxy import FaultProxy
+from tests.faultproxy import FaultProxy, Rule
 from tests.servers import make_client
 
 COMMAND = [str(Path(sys.executable).with_name("cloudpipe")), "verify"]
@@ -186,8 +186,11 @@ def test_sse_c_objects_take_their_key(server: Any, s3: Any, bucket: str) -> None
     else:
         assert found.identical, str(found)
         assert other.verdict is cloudpipe.Verdict.DIFFERENT
-    with pytest.raises(cloudpipe.UploadError, match="HeadObject failed"):
+    with pytest.raises(cloudpipe.UploadError, match="HeadObject failed") as caught:
         cloudpipe.verify(bucket, "k", source=io.BytesIO(DATA), client=s3)
+    assert str(caught.value).endswith(
+        "; if the object is SSE-C encrypted, pass its key: extra_args SSECustomerKey"
+    )
 
 
 def test_the_object_is_never_downloaded(
@@ -203,6 +206,21 @@ def test_the_object_is_never_downloaded(
     assert asked, "the proxy saw the requests"
     reads = [entry.path for entry in asked if entry.method not in ("HEAD",)]
     assert all("attributes" in path for path in reads), reads  # GetObjectAttributes only
+
+
+def test_an_answer_no_s3_store_gives_is_an_error_not_a_verdict(
+    s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
+) -> None:
+    """A HeadObject answered 200 without an ETag (not an S3 server, or one that misbehaves):
+    nothing to compare with, so an error, never "different" from a guess."""
+    by_cloudpipe(s3, bucket, "k", SMALL)
+    proxy.add(Rule("respond", method="HEAD", status=200, body=b"", headers={}, times=99))
+    with pytest.raises(cloudpipe.UploadError) as caught:
+        cloudpipe.verify(bucket, "k", source=io.BytesIO(SMALL), client=proxied)
+    assert str(caught.value) == (
+        f"s3://{bucket}/k: HeadObject answered without ETag: is {proxy.endpoint_url} an S3 "
+        "endpoint?"
+    )
 
 
 def test_part_sizes_the_store_does_not_give_are_assumed_and_never_prove_a_difference(
@@ -381,6 +399,7 @@ def test_the_command_takes_an_sse_c_key(server: Any, s3: Any, bucket: str, tmp_p
     refused = run([f"s3://{bucket}/k"], env, DATA)
     assert refused.returncode == 1
     assert refused.stderr.startswith("cloudpipe verify: s3://")
+    assert refused.stderr.endswith("pass its key: --extra-arg SSECustomerKey\n")
 
 
 @pytest.mark.one_server
