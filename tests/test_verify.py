@@ -328,6 +328,11 @@ def test_the_command_says_identical_or_where_it_differs(
         done = run(args, env, data)
         assert (done.returncode, done.stderr) == (0, ""), done.stderr
         assert done.stdout.startswith(f"{url}: identical: the "), done.stdout
+    with open("/dev/full", "w") as full:  # standard output that takes nothing: the status
+        gone = subprocess.run(
+            [*COMMAND, *url_size, "-"], input=DATA, env=env, stdout=full, stderr=subprocess.PIPE
+        )
+    assert (gone.returncode, gone.stderr) == (0, b"")
     shown = run([*url_size, "--progress", "--quiet"], env, DATA)
     assert (shown.returncode, shown.stdout) == (0, "")
     assert f"verify s3://{bucket}/k: 15.0 MiB, " in shown.stderr, shown.stderr

@@ -116,7 +116,8 @@ def verify_main(argv: Sequence[str]) -> int:
     if options.json:
         print_json(found.as_json())
     elif not options.quiet:
-        print(found)
+        with contextlib.suppress(OSError):  # standard output gone: the status still says it
+            print(found, flush=True)
     return EXIT_OK if found.identical else EXIT_FAILED
 
 
