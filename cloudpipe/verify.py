@@ -236,7 +236,7 @@ class _Comparison:
             self.parts.append(found)
             reference = references[found.number - 1] if references else None
             if reference is not None and found.size == reference.size:
-                differs = self._part_differs(found, reference, md5)
+                differs = self._part_differs(found, reference)
                 if differs is not None:
                     self.result = differs
                     return
@@ -247,14 +247,12 @@ class _Comparison:
             return
         self.result = self._whole()
 
-    def _part_differs(
-        self, found: SourcePart, reference: StoredPart, md5: bool
-    ) -> Verification | None:
+    def _part_differs(self, found: SourcePart, reference: StoredPart) -> Verification | None:
         """A DIFFERENT verdict naming the part, where the store keeps its digest and the
         source's is another."""
         if reference.crc32 is not None:
             mine, theirs, what = crc32_text(found.crc32), reference.crc32, "CRC32"
-        elif reference.md5 is not None and md5 and found.md5 is not None:
+        elif reference.md5 is not None and found.md5 is not None:  # MD5s computed
             mine, theirs, what = found.md5.hex(), reference.md5, "MD5"
         else:
             return None

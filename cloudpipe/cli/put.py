@@ -233,7 +233,7 @@ def upload(
     attempts = attempts_for(options)
     if options.no_clobber:
         refuse_existing(client, bucket, key, url)
-    source = open_input(options.input, job) if command is None else None
+    source = open_input(options.input, job.files) if command is None else None
     started = time.monotonic()
     with Progress(bar_label(url), options.expected_size, show_progress(options)) as bar:
         try:

@@ -160,11 +160,19 @@ def outcome_words(error: BaseException, ending: Ending) -> str:
     return f"; {ending.outcome()}"
 
 
+def request_failure(error: BaseException, endpoint_from: str) -> str:
+    """The line for a request that failed for good; ``endpoint_from``: where the endpoint
+    was chosen, named when it never answered."""
+    if isinstance(error, EndpointUnreachableError) and endpoint_from:
+        return f"{error_message(error)}: check the endpoint ({endpoint_from})"
+    return error_message(error)
+
+
 def failure(error: Exception, ending: Ending, endpoint_from: str = "") -> tuple[str, int]:
     """A failure's line and exit status; ``endpoint_from``: where the endpoint was chosen,
     named when it never answered."""
     if isinstance(error, EndpointUnreachableError) and endpoint_from:
-        return f"{error_message(error)}: check the endpoint ({endpoint_from})", EXIT_FAILED
+        return request_failure(error, endpoint_from), EXIT_FAILED
     if isinstance(error, ResumeError):
         return str(error).replace("the source", "the input"), EXIT_FAILED
     if isinstance(error, ProducerError):

@@ -62,7 +62,7 @@ def resume_upload(
     job.journal = options.journal  # until the writer exists, the upload is as it was
     _check_journal(options.journal, "r+b", "write")
     if command is None:
-        source, producer = open_input(options.input, job), None
+        source, producer = open_input(options.input, job.files), None
     else:
         source, producer = start_producer(command, forward)
     client = shared.client_for(options)

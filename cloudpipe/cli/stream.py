@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, cast
 
@@ -67,8 +67,8 @@ def interruptible() -> Iterator[list[Callable[[int], None]]]:
             signal.signal(sig, action)
 
 
-def open_input(path: str | None, job: Job) -> IO[bytes]:
-    """Standard input, or the --input file (closed when the job ends)."""
+def open_input(path: str | None, files: ExitStack) -> IO[bytes]:
+    """Standard input, or the --input file (closed when ``files`` closes)."""
     if path is None:
         if sys.stdin is None:
             raise InputError(
@@ -76,7 +76,7 @@ def open_input(path: str | None, job: Job) -> IO[bytes]:
             )
         return cast(IO[bytes], sys.stdin.buffer)
     try:
-        return job.files.enter_context(open(path, "rb"))
+        return files.enter_context(open(path, "rb"))
     except OSError as error:
         raise InputError(f"cannot read --input {path}: {error.strerror or error}") from None
 

@@ -17,12 +17,13 @@ from cloudpipe.cli.report import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
+    InputError,
     Interrupted,
     error_message,
     print_json,
+    request_failure,
 )
-from cloudpipe.cli.stream import interruptible
-from cloudpipe.errors import EndpointUnreachableError
+from cloudpipe.cli.stream import interruptible, open_input
 from cloudpipe.partsize import MAX_PART_SIZE, MIN_PART_SIZE
 from cloudpipe.producer import Producer, ProducerError
 from cloudpipe.progress import Progress
@@ -93,7 +94,7 @@ def verify_main(argv: Sequence[str]) -> int:
                 files.callback(producer.stop)
                 source: IO[bytes] = producer.stdout
             else:
-                source = _input(options.input, files)
+                source = open_input(options.input, files)
             found = _compare(options, url, source)
             if producer is not None:
                 _check_producer(producer, found)
@@ -102,17 +103,14 @@ def verify_main(argv: Sequence[str]) -> int:
     except ProducerError as error:
         words = "" if error.status == EXIT_USAGE else ": its output is not the stream; not verified"
         _fail(f"{error}{words}", error.status, options)
-    except (ValueError, TypeError, BotoCoreError) as error:
+    except (InputError, ValueError, TypeError, BotoCoreError) as error:
         if options.debug:
             raise
         _fail(error_message(error), EXIT_USAGE, options)
     except OSError as error:  # UploadError: a request failed; or the input could not be read
         if options.debug:
             raise
-        message = error_message(error)
-        if isinstance(error, EndpointUnreachableError):
-            message += f": check the endpoint ({shared.endpoint_source(options)})"
-        _fail(message, EXIT_FAILED, options)
+        _fail(request_failure(error, shared.endpoint_source(options)), EXIT_FAILED, options)
     if options.json:
         print_json(found.as_json())
     elif not options.quiet:
@@ -170,17 +168,6 @@ def _target(
     except ValueError as error:
         parser.error(str(error))
     return str(paths[0])
-
-
-def _input(path: str | None, files: contextlib.ExitStack) -> IO[bytes]:
-    if path is None:
-        if sys.stdin is None:
-            raise ValueError("standard input is closed: pipe data in, or use --input FILE")
-        return sys.stdin.buffer
-    try:
-        return files.enter_context(open(path, "rb"))
-    except OSError as error:
-        raise ValueError(f"cannot read --input {path}: {error.strerror or error}") from None
 
 
 def _fail(message: str, status: int, options: argparse.Namespace) -> NoReturn:
