@@ -3,7 +3,7 @@
 On a real network one connection rarely fills the link: latency and per-connection rate caps
 leave most of it idle, and how many connections fill it depends on the path, which nobody
 knows in advance. Auto starts with one part in flight (or, when the next part is ready and
-the first has not landed within a quarter of a second, longer than a part takes to a store
+the first has not landed within a tenth of a second, longer than a part takes to a store
 nearby, eight: a far store's first step is not kept waiting for a whole part's time) and
 measures each part as it lands: the
 throughput it stands for is the parts in flight when it was sent, times its size, over the
@@ -15,13 +15,16 @@ throttling (a request that had to be retried). Only parts sent at the current nu
 so each change is judged on its own effect. It never has more parts in flight than a memory
 budget holds: ``max_memory // part_size - 1`` (one more buffer is being filled).
 
-When the budget, not the link, would stop the climb (the throughput still rose nearly in
-proportion to the parts in flight, so the link has room, and the next step holds more parts
-than the budget does), auto spends the same memory on smaller parts:
-S3's smallest, 5 MiB, where the part-size schedule allows (a stream of unknown length, on a
-store that takes parts of several sizes), so that 13 parts fly in 72 MiB where 8 of 8 MiB
-did. Only parts of the schedule's first size shrink: the schedule still grows as before, and
-reaches its capacity but for the few GiB the smaller parts give up.
+When the budget, not the link, stops the climb (the step that reached what the budget holds
+still raised the throughput), auto tries the same memory on smaller parts: S3's smallest,
+5 MiB, where the part-size schedule allows (a stream of unknown length, on a store that takes
+parts of several sizes), so that 13 fly in 72 MiB where 8 of 8 MiB did. It keeps them only if
+two of them, on average, raise the throughput by a fifth over the best of the larger parts
+landing meanwhile (not only the first ones at that number, which also paid for opening
+connections): where the link is already full they would only cost requests, and the parts go
+back to the schedule's size. The trial is made again, as one more part is tried, when the
+throughput has held a while. Only parts of the schedule's first size shrink: the schedule
+still grows as before, and reaches its capacity but for the few GiB the smaller parts give up.
 """
 
 from __future__ import annotations
@@ -37,15 +40,15 @@ RISE = 1.05
 """Throughput must rise by this factor over the best seen for more parts in flight."""
 FALL = 0.85
 """Throughput below this share of the best seen takes one part in flight away."""
+SMALLER_RISE = 1.2
+"""Throughput smaller parts must reach over the best of the larger ones to stay: they cost
+more requests (5 MiB for 8 MiB: 1.6 times as many), which a small rise does not pay for."""
 PROBE_AFTER = 8
 """Parts at a plateau after which one more part in flight is tried again (paths change)."""
-SCALED = 0.75
-"""Share of a proportional rise (eight times the parts, eight times the throughput) above
-which the link is taken to have room for more parts than the budget holds."""
-PATIENCE = 0.25
+PATIENCE = 0.1
 """Seconds the next part waits for the first to land before auto takes its first step
 without it: a part to a store nearby takes less (8 MiB, about 0.05 s here), one to a far
-store a second or more."""
+store a second or more (each tenth of a second alone costs a far store's link most of it)."""
 
 
 class FixedPace:
@@ -98,6 +101,7 @@ class AutoPace(FixedPace):
         self._connections = connections
         self.most = _ceiling(budget, self._smallest, connections)  # once parts have shrunk
         self.shrunk = False
+        self._trying_smaller = False  # shrunk, and not yet judged
         self.limit = 1
         self._best = 0.0
         self._starting = True
@@ -119,7 +123,7 @@ class AutoPace(FixedPace):
 
     def overdue(self) -> None:
         self._waiting = False
-        self._step_up(START_GROWTH, room=False)
+        self.limit = min(self.ceiling, START_GROWTH)
 
     def stored(self, nbytes: int, seconds: float, in_flight: int, retries: int) -> None:
         self._waiting = False
@@ -127,7 +131,7 @@ class AutoPace(FixedPace):
             self._retries = retries
             self.limit = max(1, self.limit // 2)
             self._best = 0.0
-            self._starting = False
+            self._starting = self._trying_smaller = False
             self._rates.clear()
             return
         if seconds <= 0:
@@ -135,23 +139,27 @@ class AutoPace(FixedPace):
         if in_flight != self.limit:  # sent before the last change: not a measure of it
             if in_flight == 1 and not self._best:  # but the first part, landed after
                 self._best = nbytes / seconds  # overdue(), is what the step is judged by
-            return
+            elif self._trying_smaller and in_flight == self._before:  # and larger parts
+                self._best = max(self._best, in_flight * nbytes / seconds)  # landing
+            return  # while smaller ones fly: what the smaller must beat
         self._rates.append(in_flight * nbytes / seconds)
+        if self._trying_smaller:
+            self._judge_smaller()
+            return
         rate = max(self._rates)
         if rate <= self._best * RISE and len(self._rates) < 2:
             return  # a rise counts at once; no rise is judged on two parts, since the first
             # parts on new connections also pay for opening them
         self._rates.clear()
         if rate > self._best * RISE:
-            # room: the climb's last step raised the throughput nearly in proportion (a rise
-            # at the same number, or after a fall, says nothing of the room)
-            stepped = self._starting and self.limit > self._before
-            room = stepped and rate >= SCALED * self._best * self.limit / self._before
             self._best = rate
             self._plateau = 0
             self._before = self.limit
             grown = self.limit * START_GROWTH if self._starting else self.limit + 1
-            self._step_up(grown, room)
+            if grown > self.ceiling and self._starting and self._may_shrink():
+                self._smaller()  # the budget, not the link, stops the climb
+            else:
+                self.limit = min(self.ceiling, grown)
         elif self._starting and self._before * HALFWAY < self.limit:  # the step overshot
             self._starting = False
             self.limit = self._before * HALFWAY
@@ -166,15 +174,40 @@ class AutoPace(FixedPace):
             if self._plateau >= PROBE_AFTER * self.limit:
                 self._plateau = 0
                 self._before = self.limit
-                self.limit = min(self.ceiling, self.limit + 1)
+                if self._may_shrink():
+                    self._smaller()
+                else:
+                    self.limit = min(self.ceiling, self.limit + 1)
 
-    def _step_up(self, grown: int, room: bool) -> None:
-        """To ``grown`` parts in flight, or as many as the budget holds: of the smallest
-        size, when the budget stops the climb and the link has ``room``."""
-        if grown > self.ceiling and room and self._smallest < self._base and not self.shrunk:
-            self.shrunk = True
-            self.ceiling = _ceiling(int(self.budget), self._smallest, self._connections)
-        self.limit = min(self.ceiling, grown)
+    def _may_shrink(self) -> bool:
+        """Whether the budget, not the link, caps the parts in flight, and smaller parts
+        would let more fly in it."""
+        bound = self.limit == self.ceiling < self._connections
+        return bound and not self.shrunk and self._smallest < self._base
+
+    def _smaller(self) -> None:
+        """Try parts of the smallest size, as many in flight as the budget holds of them."""
+        self._before = self.limit
+        self.shrunk = self._trying_smaller = True
+        self.ceiling = _ceiling(int(self.budget), self._smallest, self._connections)
+        self.limit = self.ceiling
+
+    def _judge_smaller(self) -> None:
+        """Keep the smaller parts if two of them, on average, clearly beat the larger ones;
+        else back to the schedule's size, at the number before them."""
+        if len(self._rates) < 2:
+            return
+        rate = sum(self._rates) / len(self._rates)
+        self._rates.clear()
+        self._trying_smaller = False
+        if rate > self._best * SMALLER_RISE:
+            self._best = rate
+            self._before = self.limit
+            self._plateau = 0
+            return
+        self.shrunk = self._starting = False
+        self.ceiling = _ceiling(int(self.budget), self._base, self._connections)
+        self.limit = self._before
 
 
 def _ceiling(budget: int, part_size: int, connections: int) -> int:

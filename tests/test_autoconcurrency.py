@@ -17,7 +17,7 @@ import pytest
 
 import cloudpipe
 import cloudpipe.buffer
-from cloudpipe.autoconcurrency import PATIENCE, AutoPace
+from cloudpipe.autoconcurrency import PATIENCE, PROBE_AFTER, AutoPace
 from tests.conftest import PART, pending_uploads, read_object
 from tests.faultproxy import FaultProxy, Rule
 from tests.servers import make_client
@@ -60,7 +60,7 @@ def stream_auto(
     return writer
 
 
-@pytest.mark.alone  # the second part waits for the first, or for a quarter second of the clock
+@pytest.mark.alone  # the second part waits for the first, or for a tenth of a second
 def test_auto_climbs_to_its_budget_and_never_past_it(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
 ) -> None:
@@ -80,7 +80,8 @@ def test_auto_climbs_to_its_budget_and_never_past_it(
     # written, by which time the client may have sent the next: one more at most)
     assert 4 <= max(in_flight) <= 5
     assert max(limit for _, limit in seen) == 4
-    assert parts[1].at - parts[0].at >= 0.2  # one part in flight first: the next waited
+    # one part in flight first: the next waited for it to land, or for the patience
+    assert parts[1].at - parts[0].at >= PATIENCE - 0.02
     assert max(held) <= BUDGET + 64 * 1024  # the buffers' bytes, plus their objects' headers
     assert max(held) >= 4 * PART  # the measure sees the buffers in flight
 
@@ -139,7 +140,7 @@ def test_auto_pace_grows_eightfold_while_throughput_rises_holds_then_halves() ->
 def test_auto_does_not_wait_a_whole_part_for_a_far_store(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
 ) -> None:
-    """A part that takes a second: the next is sent a quarter of a second after it is ready,
+    """A part that takes a second: the next is sent a tenth of a second after it is ready,
     not when the first lands; the step is then judged against the first part as usual."""
     hold = 1.0
     proxy.add(Rule("hold", method="PUT", path_contains="partNumber=", seconds=hold, times=10**6))
@@ -222,8 +223,10 @@ def test_auto_stays_within_the_clients_connection_pool(
 def test_auto_spends_a_budget_that_stops_its_climb_on_smaller_parts() -> None:
     """The rule, on made-up timings: a distant store where each connection carries 8 MiB/s
     after 0.2 s of latency, whatever else is in flight; 8 MiB parts, the default 72 MiB: the
-    climb 1, 8 still rises in proportion and 64 would not fit, so the parts of the schedule's
-    first size shrink to 5 MiB, and 13 fit; where eight carry only four's worth, they do not."""
+    climb 1, 8 still rises and 64 would not fit, so the parts of the schedule's first size
+    shrink to 5 MiB, 13 fit, and they stay, since they raise the throughput by half; where
+    eight connections carry only four's worth, the smaller parts are tried, found no better,
+    and given up, then tried again after a plateau."""
     mib = 2**20
     pace = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
     assert pace.part_size(8 * mib) == 8 * mib
@@ -232,18 +235,30 @@ def test_auto_spends_a_budget_that_stops_its_climb_on_smaller_parts() -> None:
         size = pace.part_size(8 * mib)
         pace.stored(size, 0.2 + size / (8 * mib), in_flight=pace.limit, retries=0)
         limits.append(pace.limit)
-    assert limits[:2] == [8, 13]
+    assert limits == [8, 13, 13, 13, 13, 13]
     assert pace.part_size(8 * mib) == 5 * mib  # the first size shrinks
     assert pace.part_size(16 * mib) == 16 * mib  # grown parts keep the schedule's size
     assert pace.allowed(5 * mib) == 13
     assert pace.allowed(8 * mib) == 8  # a part still filling at the old size: what fits
 
+    def full_link(pace: AutoPace, parts: int) -> list[int]:
+        """Four connections fill the link: a part takes as much longer as more fly."""
+        sizes = []
+        for _ in range(parts):
+            size, limit = pace.part_size(8 * mib), pace.limit
+            pace.stored(size, size / (8 * mib) * max(1.0, limit / 4), limit, retries=0)
+            sizes.append(size // mib)
+        return sizes
+
     nearly_full = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
-    for _ in range(6):  # four connections fill the link: eight in flight carry four's worth
-        limit = nearly_full.limit
-        nearly_full.stored(8 * mib, max(1.0, limit / 4), in_flight=limit, retries=0)
-    assert nearly_full.part_size(8 * mib) == 8 * mib  # a rise, but no room for more parts
+    assert full_link(nearly_full, 6) == [8, 8, 5, 5, 8, 8]  # tried, no better, given up
+    assert nearly_full.part_size(8 * mib) == 8 * mib
     assert nearly_full.limit == 8
+    later = full_link(nearly_full, 2 * PROBE_AFTER * 8 + 4)
+    tried = later.index(5)  # again, after a plateau of PROBE_AFTER x 8 judgements of two parts
+    assert tried >= PROBE_AFTER * 8
+    assert later[tried : tried + 2] == [5, 5]
+    assert set(later[:tried] + later[tried + 2 :]) == {8}  # and given up again
 
     link_bound = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
     for _ in range(20):  # the first part fills the link: no reason for more, nor smaller
@@ -262,21 +277,23 @@ def part_sizes(proxy: FaultProxy) -> list[int]:
     return [sent[number] for number in sorted(sent)]
 
 
-SIX = 6 * 2**20  # a first size larger than S3's smallest, so that it can shrink
-SHRINKING = random.Random(12).randbytes(12 * SIX + 999)
+FIRST = 9 * 2**20  # a first size larger than S3's smallest, so that it can shrink
+BUDGET_30 = 30 * 2**20
+SHRINKING = random.Random(12).randbytes(8 * FIRST + 999)
 
 
 def shrinking_writer(client: Any, bucket: str, **args: Any) -> cloudpipe.S3MultipartWriter:
-    """Auto with 6 MiB parts and a budget of five: 4 in flight, 5 once they shrink."""
-    auto = {"max_concurrency": "auto", "max_memory": 5 * SIX}
-    return cloudpipe.S3MultipartWriter(bucket, "k", client=client, part_size=SIX, **auto, **args)
+    """Auto with 9 MiB parts and a 30 MiB budget: 2 in flight, 5 once they shrink, which
+    carry 25 MiB where 2 carried 18 (each part is held a second: a far store)."""
+    auto = {"max_concurrency": "auto", "max_memory": BUDGET_30}
+    return cloudpipe.S3MultipartWriter(bucket, "k", client=client, part_size=FIRST, **auto, **args)
 
 
 @pytest.mark.alone  # the rule acts on measured throughput: a loaded server is not a far one
 def test_auto_with_a_budget_bound_climb_sends_smaller_parts_within_the_budget(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
 ) -> None:
-    far(proxy, 1.0)  # far enough that four parts in flight carry four times one's worth
+    far(proxy, 1.0)  # far enough that more parts in flight carry more, whatever their size
     held: list[int] = []
     tracemalloc.start()
     try:
@@ -293,11 +310,12 @@ def test_auto_with_a_budget_bound_climb_sends_smaller_parts_within_the_budget(
         tracemalloc.stop()
     assert read_object(s3, bucket, "k") == SHRINKING
     sizes = part_sizes(proxy)
-    assert sizes[0] == SIX  # the first parts at the schedule's size
+    assert sizes[0] == FIRST  # the first parts at the schedule's size
     assert PART in sizes[:-1]  # then S3's smallest, once the budget stopped the climb
-    assert set(sizes[:-1]) == {SIX, PART}
+    assert set(sizes[:-1]) == {FIRST, PART}
+    assert sizes[-2] == PART  # and they stayed: they carry more
     assert max(limits) == 5  # what the budget holds of the smaller parts, and no more
-    assert max(held) <= 5 * SIX + 64 * 1024  # the budget
+    assert max(held) <= BUDGET_30 + 64 * 1024  # the budget
 
 
 @pytest.mark.alone  # the rule acts on measured throughput: a loaded server is not a far one
@@ -308,7 +326,7 @@ def test_a_journal_with_smaller_parts_resumes(
     journal = tmp_path / "j"
     with pytest.raises(KeyboardInterrupt):  # noqa: SIM117
         with shrinking_writer(proxied, bucket, journal=journal) as writer:
-            writer.write(SHRINKING[: 11 * SIX])
+            writer.write(SHRINKING[: 7 * FIRST])
             raise KeyboardInterrupt
     assert writer.ending.state is cloudpipe.State.KEPT
     stored = part_sizes(proxy)
