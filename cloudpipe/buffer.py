@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import sys
+from collections.abc import Callable
+
 from cloudpipe.checksums import update_crc32
 
 GROW_LIMIT = 256 * 1024
@@ -91,3 +95,31 @@ class PartBuffer:
         self._view.release()
         self._data = data
         self._view = memoryview(data)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, where the C library is glibc."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # another C library (musl has no malloc_trim)
+        return None
+    return trim
+
+
+_TRIM = _malloc_trim()
+
+
+def give_back_freed() -> None:
+    """Hand the pages of freed buffers back to the system now.
+
+    glibc takes blocks smaller than its mmap threshold from its heap, and raises that
+    threshold to the size of any mapped block freed: once parts of 8 MiB have been let go,
+    parts of 5 MiB come from the heap, and when those are let go in turn their pages stay
+    with the process, beside the buffers that replace them (measured: 87 MiB peak for a
+    72 MiB budget when auto went back from 5 MiB parts to 8 MiB). Called only when buffers
+    of another size are let go, which happens a few times in an upload.
+    """
+    if _TRIM is not None:
+        _TRIM(0)

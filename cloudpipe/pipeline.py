@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cloudpipe.autoconcurrency import FixedPace
-from cloudpipe.buffer import PartBuffer
+from cloudpipe.buffer import PartBuffer, give_back_freed
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -44,18 +44,18 @@ class PartPipeline:
     def __init__(self, requests: ObjectRequests, pace: FixedPace, crc32: bool) -> None:
         self._requests = requests
         self._pace = pace
-        self._part_size = 0
         self._crc32 = crc32
         self._pool = ThreadPoolExecutor(pace.most, thread_name_prefix="cloudpipe-part")
         self._flying: deque[_Flight] = deque()  # sent, not yet reported back
         self._uploading = 0  # of those, the parts whose buffer is held (not stored yet)
         self._flying_bytes = 0  # and their buffers' bytes
         self._spare: list[PartBuffer] = []
+        self._filling = 0  # the capacity of the buffer being filled now (or just sent)
         self._news = False  # a part finished since landed() last looked
 
     def submit(self, upload_id: str, number: int, buffer: PartBuffer) -> None:
         """Start uploading ``buffer`` as part ``number``; it is not touched until it lands."""
-        self._part_size = buffer.capacity
+        self._filling = buffer.capacity
         future = self._pool.submit(self._upload, upload_id, number, buffer.contents(), buffer.crc)
         future.add_done_callback(self._finished)
         self._uploading += 1
@@ -65,7 +65,7 @@ class PartPipeline:
     @property
     def limit(self) -> int:
         """Parts that may be in flight now."""
-        return self._pace.allowed(self._part_size)
+        return self._pace.allowed(self._filling)
 
     def due(self, *, all_parts: bool = False, filling: int = 0) -> bool:
         """Whether landed() has anything to do: cheap enough to ask on every write."""
@@ -82,6 +82,7 @@ class PartPipeline:
         failure.
         """
         self._news = False
+        self._filling = filling or self._filling
         self._raise_first_failure()
         while self._flying:
             self._give_back_stored()
@@ -101,14 +102,21 @@ class PartPipeline:
                 self._pace.overdue()
 
     def _give_back_stored(self) -> None:
-        """Take back the buffers of the parts done, whether or not earlier ones are."""
+        """Take back the buffers of the parts done, whether or not earlier ones are: for
+        the next parts, or let go at once if the parts being filled now have another size."""
+        let_go = False
         for flight in self._flying:
             if flight.buffer is not None and flight.future.done():
                 self._uploading -= 1
                 self._flying_bytes -= flight.buffer.capacity
-                flight.buffer.clear()
-                self._spare.append(flight.buffer)
+                if flight.buffer.capacity == self._filling:
+                    flight.buffer.clear()
+                    self._spare.append(flight.buffer)
+                else:
+                    let_go = True
                 flight.buffer = None
+        if let_go:
+            give_back_freed()
 
     def _busy(self, filling: int) -> bool:
         """All the parts allowed are in flight (or as many again wait, stored, for an earlier
@@ -121,9 +129,14 @@ class PartPipeline:
 
     def free_buffer(self, size: int) -> PartBuffer:
         """A buffer to fill next with up to ``size`` bytes: a landed one, or a new one while
-        fewer exist. Landed buffers of another size (the part size grew) are let go, so that
-        they do not stay beside the larger ones."""
-        self._spare = [buffer for buffer in self._spare if buffer.capacity == size]
+        fewer exist. Landed buffers of another size (the part size grew, or auto tried or gave
+        up smaller parts) are let go, their pages with them, so that they do not stay beside
+        the new ones."""
+        self._filling = size
+        kept = [buffer for buffer in self._spare if buffer.capacity == size]
+        if len(kept) != len(self._spare):
+            self._spare = kept
+            give_back_freed()
         return self._spare.pop() if self._spare else PartBuffer(self._crc32)
 
     def cancel(self) -> list[tuple[int, int, CompletedPartTypeDef]]:

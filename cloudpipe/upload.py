@@ -80,6 +80,7 @@ class Upload:
         for part in stored:
             self.parts.add(part.entry(), part.size)
         self.submitted = len(stored)
+        self._handed: tuple[int, int] = (0, 0)  # a part's number and the size of its buffer
         self.stored_bytes = stored[-1].end if stored else 0
         self.abort_done = False  # the abort request was answered (or failed for good)
         self.abort_failure: UploadError | None = None
@@ -143,11 +144,12 @@ class Upload:
             )
             error.resumable = False
             raise error
-        return self._size_of(number)
+        return self._handed[1] if self._handed[0] == number else self._size_of(number)
 
     def _size_of(self, number: int) -> int:
         """Part ``number``'s size: as scheduled, or smaller where auto spends its memory
-        budget on more parts in flight (only while the schedule may vary sizes)."""
+        budget on more parts in flight (only while the schedule may vary sizes). Once its
+        buffer was handed out within the budget, the part keeps that size."""
         scheduled = self.schedule.size_of(number)
         if self._pace is None or not self.schedule.grows:
             return scheduled
@@ -208,8 +210,10 @@ class Upload:
             return buffer
         self.land()  # waits while as many parts as allowed are in flight
         self.pipeline.submit(upload_id, self.submitted, buffer)
-        size = self._size_of(self.submitted + 1)
-        self.land(filling=size)  # and while the next would not fit the memory budget
+        size = 0
+        while size != (size := self._size_of(self.submitted + 1)):  # auto may change it
+            self.land(filling=size)  # while the next part would not fit the memory budget
+        self._handed = (self.submitted + 1, size)
         return self.pipeline.free_buffer(size)
 
     def land(self, *, all_parts: bool = False, filling: int = 0) -> None:

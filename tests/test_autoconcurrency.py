@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import io
 import random
+import subprocess
+import sys
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -334,3 +337,59 @@ def test_a_journal_with_smaller_parts_resumes(
     with cloudpipe.resume(journal, client=s3, source=io.BytesIO(SHRINKING)) as resumed:
         resumed.write(SHRINKING[resumed.tell() :])
     assert read_object(s3, bucket, "k") == SHRINKING
+
+
+GIVE_UP = """
+import os, sys
+import cloudpipe
+from tests.servers import make_client
+
+M = 2**20
+client = make_client(sys.argv[1])
+client.head_bucket(Bucket=sys.argv[2])
+
+
+def status(field: str) -> int:
+    with open("/proc/self/status") as lines:
+        return next(int(line.split()[1]) for line in lines if line.startswith(field + ":"))
+
+
+block = os.urandom(16 * M)
+base = status("VmRSS")
+with cloudpipe.S3MultipartWriter(
+    sys.argv[2], "k", client=client, max_concurrency="auto", max_memory=72 * M
+) as writer:
+    for _ in range(int(sys.argv[3]) // 16):
+        for start in range(0, len(block), 64 * 1024):
+            writer.write(block[start : start + 64 * 1024])
+print((status("VmHWM") - base) // 1024)
+"""
+
+
+@pytest.mark.alone  # auto acts on measured throughput, and the peak on what the process holds
+@pytest.mark.one_server
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_auto_that_gives_up_smaller_parts_stays_within_its_budget(
+    s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Any
+) -> None:
+    """8 MiB parts, the default 72 MiB, every part held 0.3 s: 13 parts of 5 MiB carry about
+    what 8 of 8 MiB do, so auto tries them and gives them up. The process's peak memory
+    (over its own baseline, what the benchmarks measure) stays within the budget: the
+    smaller buffers, let go, leave no pages behind (glibc kept them, 80 to 92 MiB in all),
+    and no buffer is handed out at one size and filled at another."""
+    far(proxy, 0.3)
+    mib = 256
+    done = subprocess.run(
+        [sys.executable, "-c", GIVE_UP, proxy.endpoint_url, bucket, str(mib)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    peak = int(done.stdout.split()[-1])
+    sizes = part_sizes(proxy)
+    tried = sizes.index(PART)  # 5 MiB parts were tried
+    assert 8 * 2**20 in sizes[tried:-1], sizes  # and given up for the schedule's 8 MiB
+    assert peak <= 72 + 4, (peak, sizes)  # MiB: the budget, and the interpreter's own growth
+    assert s3.head_object(Bucket=bucket, Key="k")["ContentLength"] == mib * 2**20
