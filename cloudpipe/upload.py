@@ -130,8 +130,9 @@ class Upload:
     # -- sending ---------------------------------------------------------------------------
 
     def next_part_size(self, position: int) -> int:
-        """The size of the part to fill next (``position``: bytes written so far); an
-        UploadError, not resumable, when the store allows no more parts."""
+        """The size of the part to fill next (``position``: bytes written so far): the size
+        its buffer was handed out at, within the memory budget, even if auto has changed its
+        mind since; an UploadError, not resumable, when the store allows no more parts."""
         number = self.submitted + 1
         schedule = self.schedule
         if number > schedule.max_parts:
@@ -148,8 +149,7 @@ class Upload:
 
     def _size_of(self, number: int) -> int:
         """Part ``number``'s size: as scheduled, or smaller where auto spends its memory
-        budget on more parts in flight (only while the schedule may vary sizes). Once its
-        buffer was handed out within the budget, the part keeps that size."""
+        budget on more parts in flight (only while the schedule may vary sizes)."""
         scheduled = self.schedule.size_of(number)
         if self._pace is None or not self.schedule.grows:
             return scheduled
