@@ -370,7 +370,7 @@ print((status("VmHWM") - base) // 1024)
 @pytest.mark.one_server
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_auto_that_gives_up_smaller_parts_stays_within_its_budget(
-    s3: Any, bucket: str, proxy: FaultProxy, tmp_path: Any
+    s3: Any, bucket: str, proxy: FaultProxy
 ) -> None:
     """8 MiB parts, the default 72 MiB, every part held 0.3 s: 13 parts of 5 MiB carry about
     what 8 of 8 MiB do, so auto tries them and gives them up. The process's peak memory
