@@ -100,7 +100,7 @@ class AutoPace(FixedPace):
         self._smallest = smallest or part_size  # what they may shrink to
         self._connections = connections
         self.most = _ceiling(budget, self._smallest, connections)  # once parts have shrunk
-        self.shrunk = False
+        self._shrunk = False
         self._trying_smaller = False  # shrunk, and not yet judged
         self.limit = 1
         self._best = 0.0
@@ -116,7 +116,7 @@ class AutoPace(FixedPace):
         return max(1, min(self.limit, fits))
 
     def part_size(self, scheduled: int) -> int:
-        return self._smallest if self.shrunk and scheduled == self._base else scheduled
+        return self._smallest if self._shrunk and scheduled == self._base else scheduled
 
     def patience(self) -> float | None:
         return PATIENCE if self._waiting else None
@@ -183,12 +183,12 @@ class AutoPace(FixedPace):
         """Whether the budget, not the link, caps the parts in flight, and smaller parts
         would let more fly in it."""
         bound = self.limit == self.ceiling < self._connections
-        return bound and not self.shrunk and self._smallest < self._base
+        return bound and not self._shrunk and self._smallest < self._base
 
     def _smaller(self) -> None:
         """Try parts of the smallest size, as many in flight as the budget holds of them."""
         self._before = self.limit
-        self.shrunk = self._trying_smaller = True
+        self._shrunk = self._trying_smaller = True
         self.ceiling = _ceiling(int(self.budget), self._smallest, self._connections)
         self.limit = self.ceiling
 
@@ -205,7 +205,7 @@ class AutoPace(FixedPace):
             self._before = self.limit
             self._plateau = 0
             return
-        self.shrunk = self._starting = False
+        self._shrunk = self._starting = False
         self.ceiling = _ceiling(int(self.budget), self._base, self._connections)
         self.limit = self._before
 

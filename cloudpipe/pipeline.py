@@ -82,7 +82,8 @@ class PartPipeline:
         failure.
         """
         self._news = False
-        self._filling = filling or self._filling
+        if filling:
+            self._fill_at(filling)
         self._raise_first_failure()
         while self._flying:
             self._give_back_stored()
@@ -132,12 +133,16 @@ class PartPipeline:
         fewer exist. Landed buffers of another size (the part size grew, or auto tried or gave
         up smaller parts) are let go, their pages with them, so that they do not stay beside
         the new ones."""
+        self._fill_at(size)
+        return self._spare.pop() if self._spare else PartBuffer(self._crc32)
+
+    def _fill_at(self, size: int) -> None:
+        """The next parts are ``size`` bytes: spare buffers of another size are let go."""
         self._filling = size
         kept = [buffer for buffer in self._spare if buffer.capacity == size]
         if len(kept) != len(self._spare):
             self._spare = kept
             give_back_freed()
-        return self._spare.pop() if self._spare else PartBuffer(self._crc32)
 
     def cancel(self) -> list[tuple[int, int, CompletedPartTypeDef]]:
         """Drop the parts not started, wait for those running, and stop the threads.

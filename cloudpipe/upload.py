@@ -210,9 +210,11 @@ class Upload:
             return buffer
         self.land()  # waits while as many parts as allowed are in flight
         self.pipeline.submit(upload_id, self.submitted, buffer)
-        size = 0
-        while size != (size := self._size_of(self.submitted + 1)):  # auto may change it
-            self.land(filling=size)  # while the next part would not fit the memory budget
+        size = self._size_of(self.submitted + 1)
+        self.land(filling=size)  # waits while the next part would not fit the memory budget
+        while (now := self._size_of(self.submitted + 1)) != size:  # auto changed its mind
+            size = now
+            self.land(filling=size)
         self._handed = (self.submitted + 1, size)
         return self.pipeline.free_buffer(size)
 
