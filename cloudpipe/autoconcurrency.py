@@ -22,9 +22,14 @@ parts of several sizes), so that 13 fly in 72 MiB where 8 of 8 MiB did. It keeps
 two of them, on average, raise the throughput by a fifth over the best of the larger parts
 landing meanwhile (not only the first ones at that number, which also paid for opening
 connections): where the link is already full they would only cost requests, and the parts go
-back to the schedule's size. The trial is made again, as one more part is tried, when the
-throughput has held a while. Only parts of the schedule's first size shrink: the schedule
-still grows as before, and reaches its capacity but for the few GiB the smaller parts give up.
+back to the schedule's size (and number, if that step paid; else halfway back). On a far
+store whose first step already reaches the budget, the trial does not wait for that step to
+be judged: the parts that refill its places as its parts land are the smaller ones, judged
+against the step's own larger parts (sent together, each stands for all of them), since a
+second round of larger parts would cost a far store a part's time at the smaller number. The
+trial is made again, as one more part is tried, when the throughput has held a while. Only
+parts of the schedule's first size shrink: the schedule still grows as before, and reaches
+its capacity but for the few GiB the smaller parts give up.
 """
 
 from __future__ import annotations
@@ -106,6 +111,10 @@ class AutoPace(FixedPace):
         self._best = 0.0
         self._starting = True
         self._before = 1  # the number before the last increase
+        self._trial_due = False  # the first step reached the budget: try smaller parts when
+        # a part lands
+        self._larger_seen = True  # the larger parts the smaller are tried against have landed
+        self._prior = (1, 0.0)  # the number and best throughput before the larger parts' step
         self._rates: list[float] = []  # of the parts landed at the current number
         self._retries = 0
         self._plateau = 0
@@ -124,6 +133,9 @@ class AutoPace(FixedPace):
     def overdue(self) -> None:
         self._waiting = False
         self.limit = min(self.ceiling, START_GROWTH)
+        # a far store: if this step reaches the budget, the parts that refill its places are
+        # smaller ones, tried at once, not a second round of larger ones (a part's time long)
+        self._trial_due = self._may_shrink()
 
     def stored(self, nbytes: int, seconds: float, in_flight: int, retries: int) -> None:
         self._waiting = False
@@ -131,17 +143,28 @@ class AutoPace(FixedPace):
             self._retries = retries
             self.limit = max(1, self.limit // 2)
             self._best = 0.0
-            self._starting = self._trying_smaller = False
+            self._starting = self._trying_smaller = self._trial_due = False
             self._rates.clear()
             return
-        if seconds <= 0:
-            return
+        due = self._trial_due
+        if seconds > 0:
+            self._measure(nbytes, seconds, in_flight)
+        if due and self._trial_due:  # the first part to land since the far store's first
+            self._trial_due = False  # step, and it did not settle that step: smaller parts
+            if self._starting and self._may_shrink():  # refill its places from now on
+                self._smaller(judged=False)
+
+    def _measure(self, nbytes: int, seconds: float, in_flight: int) -> None:
+        """Judge the parts in flight by a part that took ``seconds``."""
         if in_flight != self.limit:  # sent before the last change: not a measure of it
             if in_flight == 1 and not self._best:  # but the first part, landed after
                 self._best = nbytes / seconds  # overdue(), is what the step is judged by
-            elif self._trying_smaller and in_flight == self._before:  # and larger parts
-                self._best = max(self._best, in_flight * nbytes / seconds)  # landing
-            return  # while smaller ones fly: what the smaller must beat
+            elif self._trying_smaller and nbytes > self._smallest and 1 < in_flight <= self._before:
+                # and larger parts landing while smaller ones fly (sent with the others of
+                # their step, each stands for all of them): what the smaller must beat
+                self._best = max(self._best, self._before * nbytes / seconds)
+                self._larger_seen = True
+            return
         self._rates.append(in_flight * nbytes / seconds)
         if self._trying_smaller:
             self._judge_smaller()
@@ -157,7 +180,7 @@ class AutoPace(FixedPace):
             self._before = self.limit
             grown = self.limit * START_GROWTH if self._starting else self.limit + 1
             if grown > self.ceiling and self._starting and self._may_shrink():
-                self._smaller()  # the budget, not the link, stops the climb
+                self._smaller(judged=True)  # the budget, not the link, stops the climb
             else:
                 self.limit = min(self.ceiling, grown)
         elif self._starting and self._before * HALFWAY < self.limit:  # the step overshot
@@ -175,7 +198,7 @@ class AutoPace(FixedPace):
                 self._plateau = 0
                 self._before = self.limit
                 if self._may_shrink():
-                    self._smaller()
+                    self._smaller(judged=True)
                 else:
                     self.limit = min(self.ceiling, self.limit + 1)
 
@@ -185,17 +208,26 @@ class AutoPace(FixedPace):
         bound = self.limit == self.ceiling < self._connections
         return bound and not self._shrunk and self._smallest < self._base
 
-    def _smaller(self) -> None:
-        """Try parts of the smallest size, as many in flight as the budget holds of them."""
+    def _smaller(self, *, judged: bool) -> None:
+        """Try parts of the smallest size, as many in flight as the budget holds of them
+        (``judged``: the larger parts at this number have landed; else they are still on their
+        way, and the trial waits for one of them)."""
+        self._prior = (self._before, self._best)
+        if self._rates:  # larger parts at this number landed already: what the smaller
+            self._best = max(self._best, *self._rates)  # must beat
+            self._rates.clear()
+            judged = True
         self._before = self.limit
         self._shrunk = self._trying_smaller = True
+        self._larger_seen = judged
+        self._trial_due = False
         self.ceiling = _ceiling(int(self.budget), self._smallest, self._connections)
         self.limit = self.ceiling
 
     def _judge_smaller(self) -> None:
         """Keep the smaller parts if two of them, on average, clearly beat the larger ones;
         else back to the schedule's size, at the number before them."""
-        if len(self._rates) < 2:
+        if len(self._rates) < 2 or not self._larger_seen:
             return
         rate = sum(self._rates) / len(self._rates)
         self._rates.clear()
@@ -207,7 +239,12 @@ class AutoPace(FixedPace):
             return
         self._shrunk = self._starting = False
         self.ceiling = _ceiling(int(self.budget), self._base, self._connections)
-        self.limit = self._before
+        before, best = self._prior
+        if self._best > best * RISE:  # the larger parts' step paid: back to it
+            self.limit = self._before
+        else:  # it did not either: halfway back, as after a step that overshot
+            self.limit = min(self._before, before * HALFWAY)
+            self._before = before
 
 
 def _ceiling(budget: int, part_size: int, connections: int) -> int:

@@ -13,6 +13,7 @@ import random
 import subprocess
 import sys
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -271,6 +272,34 @@ def test_auto_spends_a_budget_that_stops_its_climb_on_smaller_parts() -> None:
     assert link_bound.limit <= 2  # back to one, trying one more now and then
 
 
+def test_a_far_store_tries_smaller_parts_as_soon_as_the_first_part_lands() -> None:
+    """The rule, on made-up timings, where the first part is overdue and the step it calls
+    for (8 parts of 8 MiB) is all the default budget holds: the parts that refill the step's
+    places as its parts land are the smaller ones, not a second round of larger ones a part's
+    time long; the step's own parts, landing meanwhile, are what they must beat."""
+    mib = 2**20
+
+    def far_start(seconds: Callable[[int, int], float]) -> AutoPace:
+        """``seconds(size, in_flight)``: how long a part takes."""
+        pace = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
+        pace.overdue()
+        assert (pace.limit, pace.part_size(8 * mib)) == (8, 8 * mib)  # the step: larger parts
+        pace.stored(8 * mib, seconds(8 * mib, 8), in_flight=1, retries=0)  # the first lands
+        assert (pace.limit, pace.part_size(8 * mib)) == (13, 5 * mib)  # smaller ones, at once
+        for in_flight in range(2, 9):  # the step's others land
+            pace.stored(8 * mib, seconds(8 * mib, 8), in_flight=in_flight, retries=0)
+        for _ in range(2):
+            pace.stored(5 * mib, seconds(5 * mib, 13), in_flight=13, retries=0)
+        return pace
+
+    # each connection carries 8 MiB/s after 0.2 s, whatever else is in flight: 13 carry more
+    kept = far_start(lambda size, in_flight: 0.2 + size / (8 * mib))
+    assert (kept.limit, kept.part_size(8 * mib)) == (13, 5 * mib)
+    # four connections fill the link: 13 carry no more than 8, and the parts go back
+    given_up = far_start(lambda size, in_flight: 0.2 + size / (8 * mib) * in_flight / 4)
+    assert (given_up.limit, given_up.part_size(8 * mib)) == (8, 8 * mib)
+
+
 def part_sizes(proxy: FaultProxy) -> list[int]:
     """The size of each part sent, in part order."""
     sent = {
@@ -373,7 +402,8 @@ def test_auto_that_gives_up_smaller_parts_stays_within_its_budget(
     s3: Any, bucket: str, proxy: FaultProxy
 ) -> None:
     """8 MiB parts, the default 72 MiB, every part held 0.3 s: 13 parts of 5 MiB carry about
-    what 8 of 8 MiB do, so auto tries them and gives them up. The process's peak memory
+    what 8 of 8 MiB do, so auto tries them (as soon as the first part lands, the store being
+    far) and gives them up. The process's peak memory
     (over its own baseline, what the benchmarks measure) stays within the budget: the
     smaller buffers, let go, leave no pages behind (glibc kept them, 80 to 92 MiB in all),
     and no buffer is handed out at one size and filled at another."""
@@ -389,7 +419,9 @@ def test_auto_that_gives_up_smaller_parts_stays_within_its_budget(
     )
     peak = int(done.stdout.split()[-1])
     sizes = part_sizes(proxy)
-    tried = sizes.index(PART)  # 5 MiB parts were tried
+    tried = sizes.index(PART)  # 5 MiB parts were tried, as soon as the first part landed:
+    assert tried <= 10, sizes  # after the first step's 8 and the one filling then, not after
+    # a second round of 8 (part 17, before), and at most one more handed out as it landed
     assert 8 * 2**20 in sizes[tried:-1], sizes  # and given up for the schedule's 8 MiB
     assert peak <= 72 + 4, (peak, sizes)  # MiB: the budget, and the interpreter's own growth
     assert s3.head_object(Bucket=bucket, Key="k")["ContentLength"] == mib * 2**20
