@@ -279,12 +279,13 @@ def test_a_far_store_tries_smaller_parts_as_soon_as_the_first_part_lands() -> No
     time long; the step's own parts, landing meanwhile, are what they must beat."""
     mib = 2**20
 
-    def far_start(seconds: Callable[[int, int], float]) -> AutoPace:
-        """``seconds(size, in_flight)``: how long a part takes."""
+    def far_start(seconds: Callable[[int, int], float], first: int = 8) -> AutoPace:
+        """``seconds(size, in_flight)``: how long a part takes; the first part flew beside
+        ``first`` parts (itself included) most of its way."""
         pace = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
         pace.overdue()
         assert (pace.limit, pace.part_size(8 * mib)) == (8, 8 * mib)  # the step: larger parts
-        pace.stored(8 * mib, seconds(8 * mib, 8), in_flight=1, retries=0)  # the first lands
+        pace.stored(8 * mib, seconds(8 * mib, first), in_flight=1, retries=0)  # the first lands
         assert (pace.limit, pace.part_size(8 * mib)) == (13, 5 * mib)  # smaller ones, at once
         for in_flight in range(2, 9):  # the step's others land
             pace.stored(8 * mib, seconds(8 * mib, 8), in_flight=in_flight, retries=0)
@@ -298,6 +299,10 @@ def test_a_far_store_tries_smaller_parts_as_soon_as_the_first_part_lands() -> No
     # four connections fill the link: 13 carry no more than 8, and the parts go back
     given_up = far_start(lambda size, in_flight: 0.2 + size / (8 * mib) * in_flight / 4)
     assert (given_up.limit, given_up.part_size(8 * mib)) == (8, 8 * mib)
+    # one connection fills the link (the first part, alone, carried as much as 8 did): the
+    # step to 8 did not pay either, and the parts in flight go halfway back, to 4
+    one_fills = far_start(lambda size, in_flight: size / (8 * mib) * in_flight, first=1)
+    assert (one_fills.limit, one_fills.part_size(8 * mib)) == (4, 8 * mib)
 
 
 def part_sizes(proxy: FaultProxy) -> list[int]:
@@ -403,10 +408,10 @@ def test_auto_that_gives_up_smaller_parts_stays_within_its_budget(
 ) -> None:
     """8 MiB parts, the default 72 MiB, every part held 0.3 s: 13 parts of 5 MiB carry about
     what 8 of 8 MiB do, so auto tries them (as soon as the first part lands, the store being
-    far) and gives them up. The process's peak memory
-    (over its own baseline, what the benchmarks measure) stays within the budget: the
-    smaller buffers, let go, leave no pages behind (glibc kept them, 80 to 92 MiB in all),
-    and no buffer is handed out at one size and filled at another."""
+    far) and gives them up. The process's peak memory (over its own baseline, what the
+    benchmarks measure) stays within the budget: the smaller buffers, let go, leave no pages
+    behind (glibc kept them, 80 to 92 MiB in all), and no buffer is handed out at one size
+    and filled at another."""
     far(proxy, 0.3)
     mib = 256
     done = subprocess.run(
