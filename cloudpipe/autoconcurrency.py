@@ -111,8 +111,8 @@ class AutoPace(FixedPace):
         self._best = 0.0
         self._starting = True
         self._before = 1  # the number before the last increase
-        self._trial_due = False  # the first step reached the budget: try smaller parts when
-        # a part lands
+        self._trial_due = False  # a far store's first step took all the budget: try smaller
+        # parts as soon as a part lands
         self._larger_seen = True  # the larger parts the smaller are tried against have landed
         self._prior = (1, 0.0)  # the number and best throughput before the larger parts' step
         self._rates: list[float] = []  # of the parts landed at the current number
