@@ -213,13 +213,12 @@ class AutoPace(FixedPace):
         (``judged``: the larger parts at this number have landed; else they are still on their
         way, and the trial waits for one of them)."""
         self._prior = (self._before, self._best)
+        self._larger_seen = judged or bool(self._rates)
         if self._rates:  # larger parts at this number landed already: what the smaller
             self._best = max(self._best, *self._rates)  # must beat
             self._rates.clear()
-            judged = True
         self._before = self.limit
         self._shrunk = self._trying_smaller = True
-        self._larger_seen = judged
         self._trial_due = False
         self.ceiling = _ceiling(int(self.budget), self._smallest, self._connections)
         self.limit = self.ceiling
