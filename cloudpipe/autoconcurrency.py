@@ -5,31 +5,34 @@ leave most of it idle, and how many connections fill it depends on the path, whi
 knows in advance. Auto starts with one part in flight (or, when the next part is ready and
 the first has not landed within a tenth of a second, longer than a part takes to a store
 nearby, eight: a far store's first step is not kept waiting for a whole part's time) and
-measures each part as it lands: the
-throughput it stands for is the parts in flight when it was sent, times its size, over the
-time it took. While that rises, auto multiplies the parts in flight by eight (a part takes a
-while to land, so every step up costs one part's time: three steps to reach 8 by doubling
-would cost a 512 MiB upload a quarter of its time on a distant store); once it has stopped
-rising, it adds one at a time. When it falls it takes one away, and it halves them on
-throttling (a request that had to be retried). Only parts sent at the current number count,
-so each change is judged on its own effect. It never has more parts in flight than a memory
-budget holds: ``max_memory // part_size - 1`` (one more buffer is being filled).
+measures each part as it lands: the throughput it stands for is the parts in flight when it
+was sent, times its size, over the time it took. While that rises, auto multiplies the parts
+in flight by eight (a part takes a while to land, so every step up costs one part's time:
+three steps to reach 8 by doubling would cost a 512 MiB upload a quarter of its time on a
+distant store); once it has stopped rising, it adds one at a time. When it falls it takes
+one away, and it halves them on throttling (a request that had to be retried). Only parts
+sent at the current number count, so each change is judged on its own effect. It never has
+more parts in flight than a memory budget holds: ``max_memory // part_size - 1`` (one more
+buffer is being filled).
 
 When the budget, not the link, stops the climb (the step that reached what the budget holds
-still raised the throughput), auto tries the same memory on smaller parts: S3's smallest,
-5 MiB, where the part-size schedule allows (a stream of unknown length, on a store that takes
-parts of several sizes), so that 13 fly in 72 MiB where 8 of 8 MiB did. It keeps them only if
-two of them, on average, raise the throughput by a fifth over the best of the larger parts
-landing meanwhile (not only the first ones at that number, which also paid for opening
-connections): where the link is already full they would only cost requests, and the parts go
-back to the schedule's size (and number, if that step paid; else halfway back). On a far
-store whose first step already reaches the budget, the trial does not wait for that step to
-be judged: the parts that refill its places as its parts land are the smaller ones, judged
-against the step's own larger parts (sent together, each stands for all of them), since a
-second round of larger parts would cost a far store a part's time at the smaller number. The
-trial is made again, as one more part is tried, when the throughput has held a while. Only
-parts of the schedule's first size shrink: the schedule still grows as before, and reaches
-its capacity but for the few GiB the smaller parts give up.
+raised the throughput nearly as much as the parts in flight: a step to eight parts that
+carries less than six parts' worth has met the link's or the store's own limit), auto tries
+the same memory on smaller parts: S3's smallest, 5 MiB, where the part-size schedule allows
+(a stream of unknown length, on a store that takes parts of several sizes), so that 13 fly
+in 72 MiB where 8 of 8 MiB did. It keeps them only if two of them, on average, raise the
+throughput by a fifth over the best of the larger parts landing meanwhile (not only the
+first ones at that number, which also paid for opening connections): where the link is
+already full they would only cost requests, and the parts go back to the schedule's size
+(and number, if that step paid; else halfway back). On a far store whose first step already
+reaches the budget (its first part, overdue, took more than twice the patience: it did not
+fly alone, and cannot measure the step), the trial does not wait for that step to be judged:
+the parts that refill its places as its parts land are the smaller ones, judged against the
+step's own larger parts (sent together, each stands for all of them), since a second round
+of larger parts would cost a far store a part's time at the smaller number. The trial is
+made again, as one more part is tried, when the throughput has held a while. Only parts of
+the schedule's first size shrink: the schedule still grows as before, and reaches its
+capacity but for the few GiB the smaller parts give up.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ RISE = 1.05
 """Throughput must rise by this factor over the best seen for more parts in flight."""
 FALL = 0.85
 """Throughput below this share of the best seen takes one part in flight away."""
+IN_PROPORTION = 0.75
+"""Share of a climbing step's factor in parts that its throughput must rise by for the budget,
+not the link, to be what stopped the climb (and smaller parts worth trying at once)."""
 SMALLER_RISE = 1.2
 """Throughput smaller parts must reach over the best of the larger ones to stay: they cost
 more requests (5 MiB for 8 MiB: 1.6 times as many), which a small rise does not pay for."""
@@ -115,6 +121,7 @@ class AutoPace(FixedPace):
         # parts as soon as a part lands
         self._larger_seen = True  # the larger parts the smaller are tried against have landed
         self._prior = (1, 0.0)  # the number and best throughput before the larger parts' step
+        self._below = (1, 0.0)  # and before the step to the number now, as the climb judged it
         self._rates: list[float] = []  # of the parts landed at the current number
         self._retries = 0
         self._plateau = 0
@@ -151,8 +158,9 @@ class AutoPace(FixedPace):
             self._measure(nbytes, seconds, in_flight)
         if due and self._trial_due:  # the first part to land since the far store's first
             self._trial_due = False  # step, and it did not settle that step: smaller parts
-            if self._starting and self._may_shrink():  # refill its places from now on
-                self._smaller(judged=False)
+            far = seconds >= 2 * PATIENCE  # refill its places from now on (unless it landed
+            if far and self._starting and self._may_shrink():  # soon after the step: then it
+                self._smaller(judged=False)  # flew nearly alone, and the step is judged by it)
 
     def _measure(self, nbytes: int, seconds: float, in_flight: int) -> None:
         """Judge the parts in flight by a part that took ``seconds``."""
@@ -175,11 +183,15 @@ class AutoPace(FixedPace):
             # parts on new connections also pay for opening them
         self._rates.clear()
         if rate > self._best * RISE:
+            if self.limit != self._before:  # the first rise since a step: what it rose from
+                self._below = (self._before, self._best)  # (later rises at this number are
+            below, below_best = self._below  # its connections warming up)
+            in_proportion = rate >= below_best * IN_PROPORTION * self.limit / below
             self._best = rate
             self._plateau = 0
             self._before = self.limit
             grown = self.limit * START_GROWTH if self._starting else self.limit + 1
-            if grown > self.ceiling and self._starting and self._may_shrink():
+            if grown > self.ceiling and self._starting and in_proportion and self._may_shrink():
                 self._smaller(judged=True)  # the budget, not the link, stops the climb
             else:
                 self.limit = min(self.ceiling, grown)

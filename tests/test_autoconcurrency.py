@@ -227,10 +227,11 @@ def test_auto_stays_within_the_clients_connection_pool(
 def test_auto_spends_a_budget_that_stops_its_climb_on_smaller_parts() -> None:
     """The rule, on made-up timings: a distant store where each connection carries 8 MiB/s
     after 0.2 s of latency, whatever else is in flight; 8 MiB parts, the default 72 MiB: the
-    climb 1, 8 still rises and 64 would not fit, so the parts of the schedule's first size
-    shrink to 5 MiB, 13 fit, and they stay, since they raise the throughput by half; where
-    eight connections carry only four's worth, the smaller parts are tried, found no better,
-    and given up, then tried again after a plateau."""
+    climb 1, 8 still rises eightfold and 64 would not fit, so the parts of the schedule's first
+    size shrink to 5 MiB, 13 fit, and they stay, since they raise the throughput by half;
+    where eight connections carry only four's worth, the link, not the budget, stopped the
+    climb: the smaller parts are not tried then, only after a plateau (paths change), found no
+    better, and given up."""
     mib = 2**20
     pace = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
     assert pace.part_size(8 * mib) == 8 * mib
@@ -255,7 +256,7 @@ def test_auto_spends_a_budget_that_stops_its_climb_on_smaller_parts() -> None:
         return sizes
 
     nearly_full = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
-    assert full_link(nearly_full, 6) == [8, 8, 5, 5, 8, 8]  # tried, no better, given up
+    assert full_link(nearly_full, 6) == [8] * 6  # not tried: eight carried four's worth
     assert nearly_full.part_size(8 * mib) == 8 * mib
     assert nearly_full.limit == 8
     later = full_link(nearly_full, 2 * PROBE_AFTER * 8 + 4)
@@ -263,6 +264,13 @@ def test_auto_spends_a_budget_that_stops_its_climb_on_smaller_parts() -> None:
     assert tried >= PROBE_AFTER * 8
     assert later[tried : tried + 2] == [5, 5]
     assert set(later[:tried] + later[tried + 2 :]) == {8}  # and given up again
+
+    warming = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
+    warming.stored(8 * mib, 0.06, in_flight=1, retries=0)  # a store nearby, its CPU the limit:
+    for seconds in (0.4, 0.4, 0.25, 0.25, 0.2, 0.2):  # eight carry two's worth, then more as
+        warming.stored(8 * mib, seconds, in_flight=8, retries=0)  # their connections warm up
+    assert warming.part_size(8 * mib) == 8 * mib  # rises at the same number: not a step that
+    assert warming.limit == 8  # the budget stopped
 
     link_bound = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
     for _ in range(20):  # the first part fills the link: no reason for more, nor smaller
@@ -303,6 +311,16 @@ def test_a_far_store_tries_smaller_parts_as_soon_as_the_first_part_lands() -> No
     # step to 8 did not pay either, and the parts in flight go halfway back, to 4
     one_fills = far_start(lambda size, in_flight: size / (8 * mib) * in_flight, first=1)
     assert (one_fills.limit, one_fills.part_size(8 * mib)) == (4, 8 * mib)
+
+    # a first part just overdue, landed soon after (0.15 s): it flew nearly alone, and the
+    # step is judged by it as on a store nearby, where eight carrying two's worth stay larger
+    near = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
+    near.overdue()
+    near.stored(8 * mib, 0.15, in_flight=1, retries=0)
+    assert (near.limit, near.part_size(8 * mib)) == (8, 8 * mib)  # not at once
+    for _ in range(4):
+        near.stored(8 * mib, 0.6, in_flight=8, retries=0)
+    assert (near.limit, near.part_size(8 * mib)) == (8, 8 * mib)  # nor once judged
 
 
 def part_sizes(proxy: FaultProxy) -> list[int]:
