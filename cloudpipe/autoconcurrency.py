@@ -68,9 +68,9 @@ store a second or more (each tenth of a second alone costs a far store's link mo
 FAR = 0.5
 """Seconds an overdue first part takes on a store far enough for its step's trial of smaller
 parts to start as that part lands: one that lands sooner flew nearly alone, and judges the
-step as on a store nearby (measured: 0.84 to 0.9 s on profiles A and B, 2 s on C; 0.06 to
-0.37 s to the local server over TLS, where a first part slowed by the server was taken for a
-far store's and led to a trial)."""
+step as on a store nearby. Measured: 0.84 to 0.9 s on profiles A and B, 2 s on C; 0.06 s to
+the local server over TLS, 0.3 to 0.52 s for a fresh server's first upload (the rare one
+over FAR is tried on four parts, and given up)."""
 
 
 class FixedPace:
@@ -167,11 +167,13 @@ class AutoPace(FixedPace):
         due = self._trial_due
         if seconds > 0:
             self._measure(nbytes, seconds, in_flight)
-        if due and self._trial_due:  # the first part to land since the far store's first
-            self._trial_due = False  # step, and it did not settle that step: smaller parts
-            far = seconds >= FAR  # refill its places from now on (unless it landed soon
-            if far and self._starting and self._may_shrink():  # after the step: then it flew
-                self._smaller(judged=False)  # nearly alone, and the step is judged by it)
+        if due and self._trial_due:
+            # the first part to land since a far store's first step, and it did not settle
+            # that step: smaller parts refill its places from now on, unless this part took
+            # under FAR (then it flew nearly alone, and judges the step as on a store nearby)
+            self._trial_due = False
+            if seconds >= FAR and self._starting and self._may_shrink():
+                self._smaller(judged=False)
 
     def _measure(self, nbytes: int, seconds: float, in_flight: int) -> None:
         """Judge the parts in flight by a part that took ``seconds``."""
@@ -195,8 +197,8 @@ class AutoPace(FixedPace):
         self._rates.clear()
         if rate > self._best * RISE:
             if self.limit != self._before:  # the first rise since a step: what it rose from
-                self._below = (self._before, self._best)  # (later rises at this number are
-            below, below_best = self._below  # its connections warming up)
+                self._below = (self._before, self._best)  # (later ones at this number are
+            below, below_best = self._below  # its connections warming up, not the step)
             in_proportion = rate >= below_best * IN_PROPORTION * self.limit / below
             self._best = rate
             self._plateau = 0
