@@ -267,8 +267,8 @@ def test_auto_spends_a_budget_that_stops_its_climb_on_smaller_parts() -> None:
 
     warming = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
     warming.stored(8 * mib, 0.06, in_flight=1, retries=0)  # a store nearby, its CPU the limit:
-    for seconds in (0.4, 0.4, 0.25, 0.25, 0.2, 0.2):  # eight carry two's worth, then more as
-        warming.stored(8 * mib, seconds, in_flight=8, retries=0)  # their connections warm up
+    for seconds in (0.4, 0.4, 0.25, 0.25, 0.2, 0.2):  # eight carry 1.2 parts' worth, then up
+        warming.stored(8 * mib, seconds, in_flight=8, retries=0)  # to 2.4 as they warm up
     assert warming.part_size(8 * mib) == 8 * mib  # rises at the same number: not a step that
     assert warming.limit == 8  # the budget stopped
 
