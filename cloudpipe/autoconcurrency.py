@@ -24,15 +24,18 @@ in 72 MiB where 8 of 8 MiB did. It keeps them only if four of them, on average, 
 throughput by a fifth over the best of the larger parts landing meanwhile (not only the
 first ones at that number, which also paid for opening connections): where the link is
 already full they would only cost requests, and the parts go back to the schedule's size
-(and number, if that step paid; else halfway back). On a far store whose first step already
-reaches the budget (its first part, overdue, took half a second or more: it did not fly
-alone, and cannot measure the step), the trial does not wait for that step to be judged: the
-parts that refill its places as its parts land are the smaller ones, judged against the
-step's own larger parts (sent together, each stands for all of them), since a second round
-of larger parts would cost a far store a part's time at the smaller number. The trial is
-made again, as one more part is tried, when the throughput has held a while. Only parts of
-the schedule's first size shrink: the schedule still grows as before, and reaches its
-capacity but for the few GiB the smaller parts give up.
+(and number, if that step paid; else halfway back). When the first part is overdue and the
+first step already reaches what the budget holds, that step's parts are smaller ones (as
+many as the schedule's would be: the step is the same, its buffers smaller), and when the
+first part to land took half a second or more (a far store: that part did not fly alone,
+and cannot measure the step), the trial does not wait for the step to be judged: the parts
+that refill its places as they land are as many as the budget holds of the smaller size,
+judged against the step's own parts (sent together, each stands for all of them), since a
+second round at the step's number would cost a far store a part's time. A first part that
+landed sooner leaves the next parts at the schedule's size, judged as on a store nearby.
+The trial is made again, as one more part is tried, when the throughput has held a while.
+Only parts of the schedule's first size shrink: the schedule still grows as before, and
+reaches its capacity but for the few GiB the smaller parts give up.
 """
 
 from __future__ import annotations
@@ -66,11 +69,11 @@ without it: a part to a store nearby takes less (8 MiB, about 0.05 s here), one 
 store a second or more (each tenth of a second alone costs a far store's link most of it)."""
 
 FAR = 0.5
-"""Seconds an overdue first part takes on a store far enough for its step's trial of smaller
-parts to start as that part lands: one that lands sooner flew nearly alone, and judges the
-step as on a store nearby. Measured: 0.84 to 0.9 s on profiles A and B, 2 s on C; 0.06 s to
-the local server over TLS, 0.3 to 0.52 s for a fresh server's first upload (the rare one
-over FAR is tried on four parts, and given up)."""
+"""Seconds the first part to land after an overdue first part's step must take for the
+step's trial of smaller parts to go on: one that lands sooner flew nearly alone, and judges
+the step as on a store nearby. Measured: 0.84 to 1.1 s on profiles A and B, 2 s on C; 0.06 s
+to the local server over TLS, 0.3 to 0.52 s (once 1.1 s) for a fresh server's first upload
+(the rare one over FAR is tried on four parts, and given up)."""
 
 
 class FixedPace:
@@ -78,6 +81,8 @@ class FixedPace:
 
     budget: float = float("inf")
     """Bytes the part buffers may hold (in flight, and the one being filled)."""
+    epoch: int = 0
+    """Changes when the parts sent from then on are judged apart from those sent before."""
 
     def __init__(self, parts: int) -> None:
         self.ceiling = parts
@@ -93,9 +98,12 @@ class FixedPace:
         """The size of the next part, which the schedule makes ``scheduled`` bytes."""
         return scheduled
 
-    def stored(self, nbytes: int, seconds: float, in_flight: int, retries: int) -> None:
+    def stored(
+        self, nbytes: int, seconds: float, in_flight: int, retries: int, epoch: int | None = None
+    ) -> None:
         """A part of ``nbytes`` took ``seconds``, sent with ``in_flight`` parts in flight
-        (itself included); ``retries``: the requests retried so far."""
+        (itself included) in ``epoch`` (None: this one); ``retries``: the requests retried so
+        far."""
 
     def patience(self) -> float | None:
         """Seconds to wait for a part before calling overdue(); None: as long as it takes."""
@@ -151,38 +159,44 @@ class AutoPace(FixedPace):
     def overdue(self) -> None:
         self._waiting = False
         self.limit = min(self.ceiling, START_GROWTH)
-        # a far store: if this step reaches the budget, the parts that refill its places are
-        # smaller ones, tried at once, not a second round of larger ones (a part's time long)
-        self._trial_due = self._may_shrink()
+        # a far store: if this step reaches the budget, its parts are already smaller ones,
+        # and those that refill its places as they land are more of them, tried at once
+        self._trial_due = self._shrunk = self._may_shrink()
 
-    def stored(self, nbytes: int, seconds: float, in_flight: int, retries: int) -> None:
+    def stored(
+        self, nbytes: int, seconds: float, in_flight: int, retries: int, epoch: int | None = None
+    ) -> None:
         self._waiting = False
         if retries > self._retries:  # throttled, or failing: back off at once
             self._retries = retries
             self.limit = max(1, self.limit // 2)
             self._best = 0.0
-            self._starting = self._trying_smaller = self._trial_due = False
+            self._starting = self._trying_smaller = False
+            self._shrunk = self._shrunk and not self._trial_due  # the step's parts grow back
+            self._trial_due = False
             self._rates.clear()
             return
         due = self._trial_due
         if seconds > 0:
-            self._measure(nbytes, seconds, in_flight)
+            self._measure(nbytes, seconds, in_flight, self.epoch if epoch is None else epoch)
         if due and self._trial_due:
             # the first part to land since a far store's first step, and it did not settle
-            # that step: smaller parts refill its places from now on, unless this part took
-            # under FAR (then it flew nearly alone, and judges the step as on a store nearby)
+            # that step: more smaller parts refill its places from now on, unless this part
+            # took under FAR (then it flew nearly alone, and judges the step as on a store
+            # nearby, whose next parts are the schedule's)
             self._trial_due = False
+            self._shrunk = False
             if seconds >= FAR and self._starting and self._may_shrink():
                 self._smaller(judged=False)
 
-    def _measure(self, nbytes: int, seconds: float, in_flight: int) -> None:
+    def _measure(self, nbytes: int, seconds: float, in_flight: int, epoch: int) -> None:
         """Judge the parts in flight by a part that took ``seconds``."""
         if in_flight != self.limit:  # sent before the last change: not a measure of it
             if in_flight == 1 and not self._best:  # but the first part, landed after
                 self._best = nbytes / seconds  # overdue(), is what the step is judged by
-            elif self._trying_smaller and nbytes > self._smallest and 1 < in_flight <= self._before:
-                # and larger parts landing while smaller ones fly (sent with the others of
-                # their step, each stands for all of them): what the smaller must beat
+            elif self._trying_smaller and epoch < self.epoch and 1 < in_flight <= self._before:
+                # and the step's parts landing while the trial's fly (sent with the others of
+                # their step, each stands for all of them): what the trial's must beat
                 self._best = max(self._best, self._before * nbytes / seconds)
                 self._larger_seen = True
             return
@@ -238,6 +252,7 @@ class AutoPace(FixedPace):
         (``judged``: the larger parts at this number have landed; else they are still on their
         way, and the trial waits for one of them)."""
         self._prior = (self._before, self._best)
+        self.epoch += 1  # the parts sent from now on are the trial's
         self._larger_seen = judged or bool(self._rates)
         if self._rates:  # larger parts at this number landed already: what the smaller
             self._best = max(self._best, *self._rates)  # must beat

@@ -35,6 +35,7 @@ class _Flight:
     nbytes: int
     buffer: PartBuffer | None  # None once stored: given back for the next part
     in_flight: int  # parts in flight when it was sent, itself included
+    epoch: int  # the pace's epoch when it was sent
     future: Future[tuple[CompletedPartTypeDef, float]]  # the part's entry, seconds it took
 
 
@@ -59,7 +60,8 @@ class PartPipeline:
         future = self._pool.submit(self._upload, upload_id, number, buffer.contents(), buffer.crc)
         future.add_done_callback(self._finished)
         self._uploading += 1
-        self._flying.append(_Flight(number, buffer.filled, buffer, self._uploading, future))
+        flight = _Flight(number, buffer.filled, buffer, self._uploading, self._pace.epoch, future)
+        self._flying.append(flight)
         self._flying_bytes += buffer.capacity
 
     @property
@@ -91,7 +93,8 @@ class PartPipeline:
                 head = self._flying[0]
                 part, seconds = head.future.result()  # a failed part's UploadError, in order,
                 self._flying.popleft()  # and the part stays for cancel() to stop at
-                self._pace.stored(head.nbytes, seconds, head.in_flight, self._requests.retries)
+                retries = self._requests.retries
+                self._pace.stored(head.nbytes, seconds, head.in_flight, retries, head.epoch)
                 yield head.number, head.nbytes, part
                 self._raise_first_failure()
             if not self._flying or not (all_parts or self._busy(filling)):

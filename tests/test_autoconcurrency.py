@@ -282,9 +282,10 @@ def test_auto_spends_a_budget_that_stops_its_climb_on_smaller_parts() -> None:
 
 def test_a_far_store_tries_smaller_parts_as_soon_as_the_first_part_lands() -> None:
     """The rule, on made-up timings, where the first part is overdue and the step it calls
-    for (8 parts of 8 MiB) is all the default budget holds: the parts that refill the step's
-    places as its parts land are the smaller ones, not a second round of larger ones a part's
-    time long; the step's own parts, landing meanwhile, are what they must beat."""
+    for (8 parts) is all the default budget holds of 8 MiB parts: the step's parts are
+    already the smaller ones, and the parts that refill its places as they land are more of
+    them, 13, not a second round of 8; the step's own parts, landing meanwhile (sent before
+    the trial: an earlier epoch), are what they must beat."""
     mib = 2**20
 
     def far_start(seconds: Callable[[int, int], float], first: int = 8) -> AutoPace:
@@ -292,11 +293,13 @@ def test_a_far_store_tries_smaller_parts_as_soon_as_the_first_part_lands() -> No
         ``first`` parts (itself included) most of its way."""
         pace = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
         pace.overdue()
-        assert (pace.limit, pace.part_size(8 * mib)) == (8, 8 * mib)  # the step: larger parts
-        pace.stored(8 * mib, seconds(8 * mib, first), in_flight=1, retries=0)  # the first lands
-        assert (pace.limit, pace.part_size(8 * mib)) == (13, 5 * mib)  # smaller ones, at once
+        assert (pace.limit, pace.part_size(8 * mib)) == (8, 5 * mib)  # the step: smaller
+        step = pace.epoch
+        pace.stored(8 * mib, seconds(8 * mib, first), 1, 0, step)  # the first part lands
+        assert (pace.limit, pace.part_size(8 * mib)) == (13, 5 * mib)  # 13 of them, at once
+        assert pace.epoch != step  # the parts sent from now on are the trial's
         for in_flight in range(2, 9):  # the step's others land
-            pace.stored(8 * mib, seconds(8 * mib, 8), in_flight=in_flight, retries=0)
+            pace.stored(5 * mib, seconds(5 * mib, 8), in_flight, 0, step)
         for _ in range(SMALLER_JUDGED):
             pace.stored(5 * mib, seconds(5 * mib, 13), in_flight=13, retries=0)
         return pace
@@ -314,7 +317,7 @@ def test_a_far_store_tries_smaller_parts_as_soon_as_the_first_part_lands() -> No
 
     # a first part overdue, landed within half a second (0.37 s: the local server, slowed):
     # it flew nearly alone, and the step is judged by it as on a store nearby, where eight
-    # carrying five parts' worth stay larger
+    # carrying five parts' worth stay larger, and the next parts are the schedule's again
     near = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
     near.overdue()
     near.stored(8 * mib, 0.37, in_flight=1, retries=0)
@@ -322,6 +325,13 @@ def test_a_far_store_tries_smaller_parts_as_soon_as_the_first_part_lands() -> No
     for _ in range(4):
         near.stored(8 * mib, 0.6, in_flight=8, retries=0)
     assert (near.limit, near.part_size(8 * mib)) == (8, 8 * mib)  # nor once judged
+
+    # throttled before any part lands: the parts in flight halve, and grow back to the
+    # schedule's size, since no trial will judge the smaller ones
+    throttled = AutoPace(budget=72 * mib, part_size=8 * mib, smallest=5 * mib)
+    throttled.overdue()
+    throttled.stored(8 * mib, 1.0, in_flight=1, retries=1)
+    assert (throttled.limit, throttled.part_size(8 * mib)) == (4, 8 * mib)
 
 
 def part_sizes(proxy: FaultProxy) -> list[int]:
