@@ -138,8 +138,8 @@ class AutoPace(FixedPace):
         self._before = 1  # the number before the last increase
         self._trial_due = False  # a far store's first step took all the budget: try smaller
         # parts as soon as a part lands
-        self._larger_seen = True  # the larger parts the smaller are tried against have landed
-        self._prior = (1, 0.0)  # the number and best throughput before the larger parts' step
+        self._step_seen = True  # the step's parts the trial's are judged against have landed
+        self._prior = (1, 0.0)  # the number and best throughput before the trial's step
         self._below = (1, 0.0)  # and before the step to the number now, as the climb judged it
         self._rates: list[float] = []  # of the parts landed at the current number
         self._retries = 0
@@ -198,7 +198,7 @@ class AutoPace(FixedPace):
                 # and the step's parts landing while the trial's fly (sent with the others of
                 # their step, each stands for all of them): what the trial's must beat
                 self._best = max(self._best, self._before * nbytes / seconds)
-                self._larger_seen = True
+                self._step_seen = True
             return
         self._rates.append(in_flight * nbytes / seconds)
         if self._trying_smaller:
@@ -249,12 +249,12 @@ class AutoPace(FixedPace):
 
     def _smaller(self, *, judged: bool) -> None:
         """Try parts of the smallest size, as many in flight as the budget holds of them
-        (``judged``: the larger parts at this number have landed; else they are still on their
+        (``judged``: the step's parts at this number have landed; else they are still on their
         way, and the trial waits for one of them)."""
         self._prior = (self._before, self._best)
         self.epoch += 1  # the parts sent from now on are the trial's
-        self._larger_seen = judged or bool(self._rates)
-        if self._rates:  # larger parts at this number landed already: what the smaller
+        self._step_seen = judged or bool(self._rates)
+        if self._rates:  # the step's parts at this number landed already: what the smaller
             self._best = max(self._best, *self._rates)  # must beat
             self._rates.clear()
         self._before = self.limit
@@ -265,8 +265,8 @@ class AutoPace(FixedPace):
 
     def _judge_smaller(self) -> None:
         """Keep the smaller parts if SMALLER_JUDGED of them, on average, clearly beat the
-        larger ones; else back to the schedule's size, at the number before them."""
-        if len(self._rates) < SMALLER_JUDGED or not self._larger_seen:
+        step's parts; else back to the schedule's size, at the number before them."""
+        if len(self._rates) < SMALLER_JUDGED or not self._step_seen:
             return
         rate = sum(self._rates) / len(self._rates)
         self._rates.clear()
@@ -279,7 +279,7 @@ class AutoPace(FixedPace):
         self._shrunk = self._starting = False
         self.ceiling = _ceiling(int(self.budget), self._base, self._connections)
         before, best = self._prior
-        if self._best > best * RISE:  # the larger parts' step paid: back to it
+        if self._best > best * RISE:  # the trial's step paid: back to it
             self.limit = self._before
         else:  # it did not either: halfway back, as after a step that overshot
             self.limit = min(self._before, before * HALFWAY)
