@@ -138,6 +138,7 @@ def test_the_loop_keeps_running_while_parts_upload(
     assert sorted(lags)[int(len(lags) * 0.95)] < 0.05, sorted(lags)[-5:]
 
 
+@pytest.mark.alone
 def test_write_holds_the_producer_back_within_the_memory_budget(
     s3: Any, bucket: str, proxy: FaultProxy, proxied: Any
 ) -> None:
@@ -162,9 +163,11 @@ def test_write_holds_the_producer_back_within_the_memory_budget(
 
     waits: list[float] = []
     asyncio.run(stream("timed", waits.append))
-    # 8 parts, 2 in flight, 0.3 s each: the producer is held back about 0.3 s per 2 parts
-    assert sum(wait > 0.2 for wait in waits) >= 2, sorted(waits)[-4:]
-    assert sum(waits) >= 0.9
+    # 8 parts, 2 in flight, 0.3 s each: writes wait for parts 1 to 6, about 0.9 s less the
+    # time spent filling the next part meanwhile (0.1 s or more on a busy machine), spread
+    # over the writes that each fill a part; a writer that did not wait would wait ~0 s
+    assert sum(wait > 0.1 for wait in waits) >= 3, sorted(waits)[-6:]
+    assert sum(waits) >= 0.6, sorted(waits)[-6:]
 
     held: list[int] = []  # taking snapshots slows the producer: a run of its own
     tracemalloc.start()
