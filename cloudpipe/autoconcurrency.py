@@ -124,12 +124,12 @@ class AutoPace(FixedPace):
         connections: int = MAX_CONCURRENCY,
         smallest: int | None = None,
     ) -> None:
-        super().__init__(_ceiling(budget, part_size, connections))
         self.budget: float = budget
+        self._connections = connections
+        super().__init__(self._holds(part_size))
         self._base = part_size  # the schedule's first size: the parts that may shrink
         self._smallest = smallest or part_size  # what they may shrink to
-        self._connections = connections
-        self.most = _ceiling(budget, self._smallest, connections)  # once parts have shrunk
+        self.most = self._holds(self._smallest)  # once parts have shrunk
         self._shrunk = False
         self._trying_smaller = False  # shrunk, and not yet judged
         self.limit = 1
@@ -241,6 +241,11 @@ class AutoPace(FixedPace):
                 else:
                     self.limit = min(self.ceiling, self.limit + 1)
 
+    def _holds(self, part_size: int) -> int:
+        """The most parts of ``part_size`` in flight: what the budget holds beside one being
+        filled, and the connections."""
+        return max(1, min(int(self.budget) // part_size - 1, self._connections))
+
     def _may_shrink(self) -> bool:
         """Whether the budget, not the link, caps the parts in flight, and smaller parts
         would let more fly in it."""
@@ -260,8 +265,7 @@ class AutoPace(FixedPace):
         self._before = self.limit
         self._shrunk = self._trying_smaller = True
         self._trial_due = False
-        self.ceiling = _ceiling(int(self.budget), self._smallest, self._connections)
-        self.limit = self.ceiling
+        self.ceiling = self.limit = self._holds(self._smallest)
 
     def _judge_smaller(self) -> None:
         """Keep the smaller parts if SMALLER_JUDGED of them, on average, clearly beat the
@@ -277,15 +281,10 @@ class AutoPace(FixedPace):
             self._plateau = 0
             return
         self._shrunk = self._starting = False
-        self.ceiling = _ceiling(int(self.budget), self._base, self._connections)
+        self.ceiling = self._holds(self._base)
         before, best = self._prior
         if self._best > best * RISE:  # the trial's step paid: back to it
             self.limit = self._before
         else:  # it did not either: halfway back, as after a step that overshot
             self.limit = min(self._before, before * HALFWAY)
             self._before = before
-
-
-def _ceiling(budget: int, part_size: int, connections: int) -> int:
-    """The most parts in flight: what the budget holds beside one filling, and connections."""
-    return max(1, min(budget // part_size - 1, connections))

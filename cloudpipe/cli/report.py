@@ -160,19 +160,26 @@ def outcome_words(error: BaseException, ending: Ending) -> str:
     return f"; {ending.outcome()}"
 
 
+def _unreachable(error: BaseException, endpoint_from: str) -> str | None:
+    """The line for an endpoint that never answered, naming where it was chosen
+    (``endpoint_from``); None for any other failure, or when that is not known."""
+    if isinstance(error, EndpointUnreachableError) and endpoint_from:
+        return f"{error_message(error)}: check the endpoint ({endpoint_from})"
+    return None
+
+
 def request_failure(error: BaseException, endpoint_from: str) -> str:
     """The line for a request that failed for good; ``endpoint_from``: where the endpoint
     was chosen, named when it never answered."""
-    if isinstance(error, EndpointUnreachableError) and endpoint_from:
-        return f"{error_message(error)}: check the endpoint ({endpoint_from})"
-    return error_message(error)
+    return _unreachable(error, endpoint_from) or error_message(error)
 
 
 def failure(error: Exception, ending: Ending, endpoint_from: str = "") -> tuple[str, int]:
     """A failure's line and exit status; ``endpoint_from``: where the endpoint was chosen,
     named when it never answered."""
-    if isinstance(error, EndpointUnreachableError) and endpoint_from:
-        return request_failure(error, endpoint_from), EXIT_FAILED
+    unreachable = _unreachable(error, endpoint_from)
+    if unreachable is not None:
+        return unreachable, EXIT_FAILED
     if isinstance(error, ResumeError):
         return str(error).replace("the source", "the input"), EXIT_FAILED
     if isinstance(error, ProducerError):
