@@ -23,9 +23,11 @@ if TYPE_CHECKING:
 LOG = logging.getLogger("cloudpipe")
 MAX_KEY_BYTES = 1024
 _BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")  # what botocore itself lets through
-DEFAULT_AUTO_MEMORY = 72 * 2**20
-"""max_memory for max_concurrency="auto" when not given: 9 parts of 8 MiB, 8 in flight; raised
-to two parts (one uploading, one filling) when parts are larger than half of it."""
+DEFAULT_AUTO_MEMORY = 70 * 2**20
+"""max_memory for max_concurrency="auto" when not given: the least that holds 13 parts of
+5 MiB in flight beside one filling (what a link whose connections each carry a tenth of it
+needs), which holds 7 of 8 MiB; raised to two parts (one uploading, one filling) when parts
+are larger than half of it."""
 CALLBACKS = ("on_ready", "on_drained", "on_error", "on_end")
 
 
@@ -132,9 +134,10 @@ def pace_for(
         if memory > DEFAULT_AUTO_MEMORY:
             LOG.info(
                 "max_memory for max_concurrency='auto' is %d MiB, two parts of %d MiB "
-                "(the default, 72 MiB, holds fewer)",
+                "(the default, %d MiB, holds fewer)",
                 memory // MiB,
                 part_size // MiB,
+                DEFAULT_AUTO_MEMORY // MiB,
             )
     elif memory < 2 * part_size:
         raise MemoryBudgetError(memory, part_size)

@@ -4,7 +4,8 @@ On a real network one connection rarely fills the link: latency and per-connecti
 leave most of it idle, and how many connections fill it depends on the path, which nobody
 knows in advance. Auto starts with one part in flight (or, when the next part is ready and
 the first has not landed within a tenth of a second, longer than a part takes to a store
-nearby, eight: a far store's first step is not kept waiting for a whole part's time) and
+nearby, eight, or what the budget holds: a far store's first step is not kept waiting for
+a whole part's time) and
 measures each part as it lands: the throughput it stands for is the parts in flight when it
 was sent, times its size, over the time it took. While that rises, auto multiplies the parts
 in flight by eight (a part takes a while to land, so every step up costs one part's time:
@@ -20,9 +21,9 @@ raised the throughput nearly as much as the parts in flight: a step to eight par
 carries less than six parts' worth has met the link's or the store's own limit), auto tries
 the same memory on smaller parts: S3's smallest, 5 MiB, where the part-size schedule allows
 (a stream of unknown length, on a store that takes parts of several sizes), so that 13 fly
-in 72 MiB where 8 of 8 MiB did. It keeps them only if four of them, on average, raise the
-throughput by a fifth over the best of the larger parts landing meanwhile (not only the
-first ones at that number, which also paid for opening connections): where the link is
+in the default 70 MiB where 7 of 8 MiB did. It keeps them only if four of them, on average,
+raise the throughput by a fifth over the best of the larger parts landing meanwhile (not only
+the first ones at that number, which also paid for opening connections): where the link is
 already full they would only cost requests, and the parts go back to the schedule's size
 (and number, if that step paid; else halfway back). When the first part is overdue and the
 first step already reaches what the budget holds, that step's parts are smaller ones (as

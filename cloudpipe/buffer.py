@@ -118,7 +118,7 @@ def give_back_freed() -> None:
     threshold to the size of any mapped block freed: once parts of 8 MiB have been let go,
     parts of 5 MiB come from the heap, and when those are let go in turn their pages stay
     with the process, beside the buffers that replace them (measured: 87 MiB peak for a
-    72 MiB budget when auto went back from 5 MiB parts to 8 MiB). Called only when buffers
+    budget of 72 MiB when auto went back from 5 MiB parts to 8 MiB). Called only when buffers
     of another size are let go, which happens a few times in an upload.
     """
     if _TRIM is not None:

@@ -66,7 +66,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             parts from a thread pool while ``write()`` fills the next buffer, in at most
             N + 1 parts of memory.
         max_memory: The memory budget of "auto", in bytes, at least two parts: by default
-            72 MiB (9 parts of 8 MiB), or two parts when parts are larger.
+            70 MiB (14 parts of 5 MiB, or 8 of 8 MiB), or two parts when parts are larger.
         on_ready: ``on_ready(upload_id)``, once the multipart upload is created.
         on_drained: ``on_drained(part_number, nbytes)``, as each part is stored.
         on_error: ``on_error(exc)``, when a request failed for good (already aborted).

@@ -21,7 +21,14 @@ import pytest
 
 import cloudpipe
 import cloudpipe.buffer
-from cloudpipe.autoconcurrency import PATIENCE, PROBE_AFTER, SMALLER_JUDGED, AutoPace
+from cloudpipe.arguments import DEFAULT_AUTO_MEMORY, pace_for
+from cloudpipe.autoconcurrency import (
+    MAX_CONCURRENCY,
+    PATIENCE,
+    PROBE_AFTER,
+    SMALLER_JUDGED,
+    AutoPace,
+)
 from tests.conftest import PART, pending_uploads, read_object
 from tests.faultproxy import FaultProxy, Rule
 from tests.servers import make_client
@@ -226,7 +233,7 @@ def test_auto_stays_within_the_clients_connection_pool(
 
 def test_auto_spends_a_budget_that_stops_its_climb_on_smaller_parts() -> None:
     """The rule, on made-up timings: a distant store where each connection carries 8 MiB/s
-    after 0.2 s of latency, whatever else is in flight; 8 MiB parts, the default 72 MiB: the
+    after 0.2 s of latency, whatever else is in flight; 8 MiB parts, a 72 MiB budget: the
     climb 1, 8 still rises eightfold and 64 would not fit, so the parts of the schedule's first
     size shrink to 5 MiB, 13 fit, and they stay, since they raise the throughput by half;
     where eight connections carry only four's worth, the link, not the budget, stopped the
@@ -280,9 +287,25 @@ def test_auto_spends_a_budget_that_stops_its_climb_on_smaller_parts() -> None:
     assert link_bound.limit <= 2  # back to one, trying one more now and then
 
 
+def test_the_default_budget_is_the_least_that_flies_13_parts_of_5_mib() -> None:
+    """Auto's default max_memory holds 13 parts of 5 MiB in flight beside one being filled
+    (what a link whose connections each carry a tenth of it needs: profile B), and a byte less
+    would not; 8 MiB parts fly 7 at a time in it. Parts over half of it get two parts."""
+    mib = 2**20
+    pace = pace_for("auto", None, 8 * mib, MAX_CONCURRENCY)
+    assert isinstance(pace, AutoPace)
+    assert (pace.ceiling, pace.most) == (7, 13)
+    assert pace.budget == DEFAULT_AUTO_MEMORY
+    less = AutoPace(DEFAULT_AUTO_MEMORY - 1, 8 * mib, MAX_CONCURRENCY, smallest=5 * mib)
+    assert less.most == 12
+    larger = pace_for("auto", None, 64 * mib, MAX_CONCURRENCY)
+    assert larger is not None
+    assert (larger.budget, larger.ceiling) == (128 * mib, 1)
+
+
 def test_a_far_store_tries_smaller_parts_as_soon_as_the_first_part_lands() -> None:
     """The rule, on made-up timings, where the first part is overdue and the step it calls
-    for (8 parts) is all the default budget holds of 8 MiB parts: the step's parts are
+    for (8 parts) is all a 72 MiB budget holds of 8 MiB parts: the step's parts are
     already the smaller ones, and the parts that refill its places as they land are more of
     them, 13, not a second round of 8; the step's own parts, landing meanwhile (sent before
     the trial: an earlier epoch), are what they must beat."""
@@ -435,7 +458,7 @@ print((status("VmHWM") - base) // 1024)
 def test_auto_that_gives_up_smaller_parts_stays_within_its_budget(
     s3: Any, bucket: str, proxy: FaultProxy
 ) -> None:
-    """8 MiB parts, the default 72 MiB, every part held 0.6 s: 13 parts of 5 MiB carry about
+    """8 MiB parts, a 72 MiB budget, every part held 0.6 s: 13 parts of 5 MiB carry about
     what 8 of 8 MiB do, so auto tries them (its first step's parts already, the first part
     being overdue, and 13 of them as soon as it lands, the store being far) and gives them
     up. The process's peak memory (over its own baseline, what the

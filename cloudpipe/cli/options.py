@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from cloudpipe._version import __version__
+from cloudpipe.arguments import DEFAULT_AUTO_MEMORY
 from cloudpipe.autoconcurrency import MAX_CONCURRENCY
 from cloudpipe.cli.report import EXIT_USAGE, failure_json, print_json
 from cloudpipe.clients import configured_attempts, make_client
@@ -146,7 +147,8 @@ def add_transfer_options(group: argparse._ArgumentGroup) -> None:
         "--max-memory",
         type=parse_size,
         metavar="SIZE",
-        help="the part buffers' memory budget for --concurrency auto (default 72MiB)",
+        help="the part buffers' memory budget for --concurrency auto "
+        f"(default {DEFAULT_AUTO_MEMORY // 2**20}MiB)",
     )
 
 
