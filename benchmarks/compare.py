@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.wanproxy import WanProxy
+from cloudpipe.arguments import DEFAULT_AUTO_MEMORY
 from tests.servers import SeaweedFSOverTLS
 
 MiB = 2**20
@@ -307,9 +308,9 @@ which takes about {report.get("startup", 0):.1f} s). Reproduce with `make bench`
   `upload_part(ContentLength=...)` / `complete_multipart_upload` calls.
 - **cloudpipe**: `S3MultipartWriter` with the defaults (synchronous, `checksum="crc32"`,
   with the `fast` extra's CRC32); **cloudpipe-c2**, **-c4**, **-c8**: `max_concurrency=2`,
-  `4`, `8`; **cloudpipe-auto**: `max_concurrency="auto"` with the default budget (72 MiB),
-  on a client keeping 64 connections as the clients cloudpipe makes do (with botocore's
-  default of 10, auto keeps at most 10 parts in flight).
+  `4`, `8`; **cloudpipe-auto**: `max_concurrency="auto"` with the default budget
+  ({DEFAULT_AUTO_MEMORY // MiB} MiB), on a client keeping 64 connections as the clients
+  cloudpipe makes do (with botocore's default of 10, auto keeps at most 10 parts in flight).
 - **command**: `cloudpipe s3://bench/KEY --json --no-progress` reading the pipe, with its
   defaults (auto).
 - **obstore** (Rust object_store: `obstore.open_writer` with its defaults, 12 parts in

@@ -336,7 +336,7 @@ CONTENDERS: dict[str, Callable[..., Any]] = {
     "cloudpipe-auto": cloudpipe_writer("auto"),
     "cloudpipe-md5": cloudpipe_writer(1, "md5"),
     "cloudpipe-none": cloudpipe_writer(1, "none"),
-    # auto's 72 MiB budget spent on 5 MiB parts from the first byte, as it keeps them on a
+    # auto's 70 MiB budget spent on 5 MiB parts from the first byte, as it keeps them on a
     # link its parts cannot fill in 8 MiB: the least auto could cost there, knowing in advance
     "cloudpipe-c13-5mib": cloudpipe_writer(13, part_size=5 * 2**20),
     "smart_open": smart_open_writer,
