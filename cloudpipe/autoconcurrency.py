@@ -1,20 +1,18 @@
 """How many parts upload at once: a fixed number, or ``max_concurrency="auto"``.
 
 On a real network one connection rarely fills the link: latency and per-connection rate caps
-leave most of it idle, and how many connections fill it depends on the path, which nobody
-knows in advance. Auto starts with one part in flight (or, when the next part is ready and
-the first has not landed within a tenth of a second, longer than a part takes to a store
-nearby, eight, or what the budget holds: a far store's first step is not kept waiting for
-a whole part's time) and
-measures each part as it lands: the throughput it stands for is the parts in flight when it
-was sent, times its size, over the time it took. While that rises, auto multiplies the parts
-in flight by eight (a part takes a while to land, so every step up costs one part's time:
-three steps to reach 8 by doubling would cost a 512 MiB upload a quarter of its time on a
-distant store); once it has stopped rising, it adds one at a time. When it falls it takes
-one away, and it halves them on throttling (a request that had to be retried). Only parts
-sent at the current number count, so each change is judged on its own effect. It never has
-more parts in flight than a memory budget holds: ``max_memory // part_size - 1`` (one more
-buffer is being filled).
+leave most of it idle, and how many connections fill it depends on the path, which nobody knows
+in advance. Auto starts with one part in flight (or, when the next part is ready and the first
+has not landed within a tenth of a second, longer than a part takes to a store nearby, eight,
+or what the budget holds: a far store's first step is not kept waiting for a whole part's time)
+and measures each part as it lands: the throughput it stands for is the parts in flight when it
+was sent, times its size, over the time it took. While that rises, auto multiplies the parts in
+flight by eight (a part takes a while to land, so every step up costs one part's time: three
+steps to reach 8 by doubling would cost a 512 MiB upload a quarter of its time on a distant
+store); once it has stopped rising, it adds one at a time. When it falls it takes one away, and
+it halves them on throttling (a request that had to be retried). Only parts sent at the current
+number count, so each change is judged on its own effect. It never has more parts in flight
+than a memory budget holds: ``max_memory // part_size - 1`` (one more buffer is being filled).
 
 When the budget, not the link, stops the climb (the step that reached what the budget holds
 raised the throughput nearly as much as the parts in flight: a step to eight parts that
