@@ -146,8 +146,7 @@ class AutoPace(FixedPace):
         self._waiting = True  # no part has landed yet, nor has auto stopped waiting for one
 
     def allowed(self, part_size: int) -> int:
-        fits = int(self.budget) // part_size - 1 if part_size else self.ceiling
-        return max(1, min(self.limit, fits))
+        return min(self.limit, self._holds(part_size) if part_size else self.ceiling)
 
     def part_size(self, scheduled: int) -> int:
         return self._smallest if self._shrunk and scheduled == self._base else scheduled
